@@ -1,0 +1,42 @@
+// Reading a bundle folder safely: every file named by the manifest must be a regular file inside it.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, realpath, stat } from 'node:fs/promises';
+import { join, relative, isAbsolute } from 'node:path';
+
+export interface HashedFile {
+  path: string;
+  sha256: string;
+  sizeBytes: number;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Resolves `file` inside `root` (both real paths); throws when it is missing, not a file, or a link out of the folder. */
+export async function resolveInside(root: string, file: string): Promise<string> {
+  const full = join(root, file);
+  try {
+    await lstat(full);
+  } catch {
+    throw new Error(`${file}: no such file in the bundle`);
+  }
+  const real = await realpath(full);
+  const rel = relative(root, real);
+  if (rel.startsWith('..') || isAbsolute(rel)) throw new Error(`${file}: points outside the bundle folder`);
+  if (!(await stat(real)).isFile()) throw new Error(`${file}: not a regular file`);
+  return real;
+}
+
+export async function hashBundleFiles(root: string, files: string[]): Promise<HashedFile[]> {
+  return Promise.all(
+    files.map(async (path) => {
+      const real = await resolveInside(root, path);
+      const [sha256, info] = await Promise.all([sha256File(real), stat(real)]);
+      return { path, sha256, sizeBytes: info.size };
+    }),
+  );
+}

@@ -1,0 +1,143 @@
+// bundle.json: the manifest of a model bundle (format in DESIGN.md). Validation names the bad field.
+import { z } from 'zod';
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lower-case letters, digits, ".", "_" or "-", at most 64');
+const version = z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$/, 'a version such as 1.0.0');
+/** A path inside the bundle folder: relative, no "..", no backslashes. */
+const bundleFile = z
+  .string()
+  .min(1)
+  .refine((path) => !path.startsWith('/') && !path.includes('\\') && !path.split('/').includes('..'), 'a relative path inside the bundle');
+
+const source = z.object({
+  name: z.string().min(1),
+  version: z.string().optional(),
+  url: z.string().url().optional(),
+  citation: z.string().optional(),
+});
+
+export const taskKinds = ['classification', 'token_classification', 'embedding', 'generation'] as const;
+export type TaskKindName = (typeof taskKinds)[number];
+
+const head = z
+  .object({
+    name,
+    task: z.enum(taskKinds),
+    /** An embedding head may have no file: it serves the backbone's pooled output. */
+    file: bundleFile.optional(),
+    labels: z.array(z.string().min(1)).optional(),
+    reads: z.enum(['pooled', 'tokens']),
+    description: z.string().optional(),
+    /** Datasets (declared in `datasets`) this head was trained, validated or evaluated on. */
+    datasets: z.array(z.object({ name: z.string().min(1), role: z.enum(['training', 'validation', 'evaluation']) })).default([]),
+  })
+  .superRefine((h, ctx) => {
+    const needsLabels = h.task === 'classification' || h.task === 'token_classification';
+    if (needsLabels && (!h.labels || h.labels.length < 2)) {
+      ctx.addIssue({ code: 'custom', path: ['labels'], message: `a ${h.task} head needs at least two labels` });
+    }
+    if (h.labels && new Set(h.labels).size !== h.labels.length) {
+      ctx.addIssue({ code: 'custom', path: ['labels'], message: 'labels must be unique' });
+    }
+    if (h.task !== 'embedding' && !h.file) ctx.addIssue({ code: 'custom', path: ['file'], message: `a ${h.task} head needs an ONNX file` });
+  });
+
+const dataset = z.object({
+  name: z.string().min(1),
+  source: z.string().min(1),
+  license: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  splits: z.record(z.string(), z.number().int().nonnegative()).default({}),
+  description: z.string().optional(),
+});
+
+const evaluation = z.object({
+  head: z.string().min(1),
+  dataset: z.string().min(1),
+  split: z.string().min(1),
+  metric: z.string().min(1),
+  value: z.number().finite(),
+  samples: z.number().int().nonnegative(),
+});
+
+export const bundleManifestSchema = z
+  .object({
+    format: z.literal('polyhead-bundle/1'),
+    name,
+    version,
+    description: z.string().optional(),
+    license: z.string().min(1),
+    /** The version of the same model this one derives from (e.g. a head was added). */
+    parent: version.optional(),
+    tokenizer: bundleFile,
+    backbone: z.object({
+      name,
+      version,
+      architecture: z.string().min(1),
+      layers: z.number().int().positive().optional(),
+      file: bundleFile,
+      hiddenSize: z.number().int().positive(),
+      vocabSize: z.number().int().positive(),
+      maxTokens: z.number().int().positive().max(8192).default(256),
+      pooling: z.string().min(1),
+      inputs: z.object({ ids: z.string().min(1), mask: z.string().min(1) }).default({ ids: 'input_ids', mask: 'attention_mask' }),
+      outputs: z.object({ tokens: z.string().min(1), pooled: z.string().min(1) }).default({ tokens: 'token_states', pooled: 'pooled' }),
+      license: z.string().min(1),
+      source,
+    }),
+    heads: z.array(head).default([]),
+    datasets: z.array(dataset).default([]),
+    evaluations: z.array(evaluation).default([]),
+  })
+  .superRefine((m, ctx) => {
+    const unique = (values: string[], path: string, what: string) => {
+      const seen = new Set<string>();
+      values.forEach((value, i) => {
+        if (seen.has(value)) ctx.addIssue({ code: 'custom', path: [path, i, 'name'], message: `duplicate ${what} "${value}"` });
+        seen.add(value);
+      });
+    };
+    unique(m.heads.map((h) => h.name), 'heads', 'head');
+    unique(m.datasets.map((d) => d.name), 'datasets', 'dataset');
+    const datasets = new Set(m.datasets.map((d) => d.name));
+    const heads = new Set(m.heads.map((h) => h.name));
+    m.heads.forEach((h, i) =>
+      h.datasets.forEach((d, j) => {
+        if (!datasets.has(d.name)) ctx.addIssue({ code: 'custom', path: ['heads', i, 'datasets', j, 'name'], message: `dataset "${d.name}" is not declared in datasets` });
+      }),
+    );
+    m.evaluations.forEach((e, i) => {
+      if (!heads.has(e.head)) ctx.addIssue({ code: 'custom', path: ['evaluations', i, 'head'], message: `head "${e.head}" is not declared in heads` });
+      if (!datasets.has(e.dataset)) ctx.addIssue({ code: 'custom', path: ['evaluations', i, 'dataset'], message: `dataset "${e.dataset}" is not declared in datasets` });
+    });
+  });
+
+export type BundleManifest = z.infer<typeof bundleManifestSchema>;
+export type HeadManifest = BundleManifest['heads'][number];
+
+export class BundleValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid bundle.json: ${problems.join('; ')}`);
+  }
+}
+
+/** Parses bundle.json text; throws BundleValidationError listing every bad field as `path.to.field: problem`. */
+export function parseBundleManifest(text: string): BundleManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new BundleValidationError([`not valid JSON (${(error as Error).message})`]);
+  }
+  const result = bundleManifestSchema.safeParse(json);
+  if (!result.success) {
+    throw new BundleValidationError(result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`));
+  }
+  return result.data;
+}
+
+/** Every file the manifest names, relative to the bundle folder. */
+export function manifestFiles(manifest: BundleManifest): string[] {
+  const files = [manifest.backbone.file, manifest.tokenizer, ...manifest.heads.flatMap((h) => (h.file ? [h.file] : []))];
+  return [...new Set(files)];
+}

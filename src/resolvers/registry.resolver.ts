@@ -1,0 +1,119 @@
+// Entry points into the registry: browsing queries and the mutations that change it.
+import { Arg, Args, ArgsType, Authorized, Ctx, Field, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { badInput, PolyheadError } from '../errors.js';
+import { Backbone } from '../schema/backbone.type.js';
+import { ModelConnection } from '../schema/connection.type.js';
+import { Dataset, Evaluation } from '../schema/dataset.type.js';
+import { TaskKind } from '../schema/enums.js';
+import { ImportResult, Model, ModelVersion } from '../schema/model.type.js';
+import type { RequestContext } from './context.js';
+
+const maxPageSize = 100;
+
+@ArgsType()
+class ModelsArgs {
+  @Field(() => Int, { nullable: true, description: `Page size, default 20, at most ${maxPageSize}.` }) first?: number;
+  @Field(() => String, { nullable: true, description: 'Cursor of the last edge of the previous page.' }) after?: string;
+  @Field(() => TaskKind, { nullable: true, description: 'Only models with a head of this kind.' }) task?: TaskKind;
+  @Field(() => String, { nullable: true, description: 'Case-insensitive substring of the name or description.' }) search?: string;
+}
+
+const encodeCursor = (name: string) => Buffer.from(`model:${name}`).toString('base64url');
+function decodeCursor(cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!text.startsWith('model:')) throw badInput('after: not a cursor returned by models');
+  return text.slice('model:'.length);
+}
+
+@Resolver()
+export class RegistryResolver {
+  @Query(() => ModelConnection, { description: 'Models in the registry, a page at a time (Relay connection).' })
+  async models(@Args() args: ModelsArgs, @Ctx() ctx: RequestContext): Promise<ModelConnection> {
+    const first = args.first ?? 20;
+    if (first < 1 || first > maxPageSize) throw badInput(`first: between 1 and ${maxPageSize}`);
+    const page = await ctx.registry.listModels({
+      first,
+      afterName: args.after ? decodeCursor(args.after) : undefined,
+      task: args.task,
+      search: args.search,
+    });
+    const edges = page.models.map((node) => ({ cursor: encodeCursor(node.name), node }));
+    return {
+      edges,
+      totalCount: page.totalCount,
+      pageInfo: {
+        hasNextPage: page.hasNextPage,
+        hasPreviousPage: Boolean(args.after),
+        startCursor: edges[0]?.cursor ?? null,
+        endCursor: edges.at(-1)?.cursor ?? null,
+      },
+    };
+  }
+
+  @Query(() => Model, { nullable: true })
+  model(@Arg('name') name: string, @Ctx() ctx: RequestContext) {
+    return ctx.registry.modelByName(name);
+  }
+
+  @Query(() => [Backbone])
+  backbones(@Ctx() ctx: RequestContext) {
+    return ctx.registry.prisma.backbone.findMany({ orderBy: [{ name: 'asc' }, { version: 'asc' }] });
+  }
+
+  @Query(() => Backbone, { nullable: true, description: 'A backbone by name; without a version, the newest registered.' })
+  backbone(@Arg('name') name: string, @Arg('version', () => String, { nullable: true }) version: string | null, @Ctx() ctx: RequestContext) {
+    return ctx.registry.prisma.backbone.findFirst({ where: { name, ...(version ? { version } : {}) }, orderBy: { id: 'desc' } });
+  }
+
+  @Query(() => [Dataset])
+  datasets(@Ctx() ctx: RequestContext) {
+    return ctx.registry.prisma.dataset.findMany({ orderBy: { name: 'asc' } });
+  }
+
+  @Query(() => Dataset, { nullable: true })
+  dataset(@Arg('name') name: string, @Ctx() ctx: RequestContext) {
+    return ctx.registry.prisma.dataset.findUnique({ where: { name } });
+  }
+
+  @Query(() => [Evaluation], { description: 'Evaluations, optionally of one model (its served version) or on one dataset.' })
+  async evaluations(
+    @Arg('model', () => String, { nullable: true }) model: string | null,
+    @Arg('dataset', () => String, { nullable: true }) dataset: string | null,
+    @Ctx() ctx: RequestContext,
+  ) {
+    const version = model ? await ctx.registry.resolveVersion(model) : null;
+    return ctx.registry.prisma.evaluation.findMany({
+      where: { ...(version ? { head: { versionId: version.id } } : {}), ...(dataset ? { dataset: { name: dataset } } : {}) },
+      orderBy: { id: 'asc' },
+      take: 1000,
+    });
+  }
+
+  @Authorized()
+  @Mutation(() => ImportResult, { description: 'Registers a bundle folder on the server (see DESIGN.md for the format).' })
+  async importBundle(@Arg('path') path: string, @Ctx() ctx: RequestContext): Promise<ImportResult> {
+    const result = await ctx.registry.importBundle(path);
+    const version = await ctx.registry.prisma.modelVersion.findUniqueOrThrow({ where: { id: result.versionId }, include: { model: true } });
+    return { model: version.model, version, created: result.created };
+  }
+
+  @Authorized()
+  @Mutation(() => ModelVersion, { description: 'Points an alias (e.g. production) at a version.' })
+  setAlias(@Arg('model') model: string, @Arg('alias') alias: string, @Arg('version') version: string, @Ctx() ctx: RequestContext) {
+    return ctx.registry.setAlias(model, alias, version);
+  }
+
+  @Authorized()
+  @Mutation(() => Boolean, { description: 'True when the alias existed.' })
+  removeAlias(@Arg('model') model: string, @Arg('alias') alias: string, @Ctx() ctx: RequestContext) {
+    return ctx.registry.removeAlias(model, alias);
+  }
+
+  @Authorized()
+  @Mutation(() => Boolean)
+  async deleteModelVersion(@Arg('model') model: string, @Arg('version') version: string, @Ctx() ctx: RequestContext) {
+    const serving = ctx.server.loadedModels().find((m) => m.name === model && m.version === version);
+    if (serving) throw new PolyheadError('BAD_USER_INPUT', `${model} ${version} is loaded and serving: unload it first`);
+    return ctx.registry.deleteVersion(model, version);
+  }
+}

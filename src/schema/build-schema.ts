@@ -1,0 +1,38 @@
+// The executable schema, built from the resolver classes. `npm run schema` writes schema.graphql from it.
+import 'reflect-metadata';
+import { buildSchema } from 'type-graphql';
+import { printSchema, type GraphQLSchema } from 'graphql';
+import { authChecker } from '../resolvers/context.js';
+import { RegistryResolver } from '../resolvers/registry.resolver.js';
+import { ServerResolver } from '../resolvers/server.resolver.js';
+import {
+  AliasLineageResolver,
+  BackboneLineageResolver,
+  DatasetLineageResolver,
+  EvaluationLineageResolver,
+  HeadDatasetResolver,
+  HeadLineageResolver,
+  ModelLineageResolver,
+  VersionLineageResolver,
+} from '../resolvers/lineage.resolver.js';
+
+export const resolvers = [
+  RegistryResolver,
+  ServerResolver,
+  ModelLineageResolver,
+  VersionLineageResolver,
+  AliasLineageResolver,
+  BackboneLineageResolver,
+  HeadLineageResolver,
+  HeadDatasetResolver,
+  DatasetLineageResolver,
+  EvaluationLineageResolver,
+] as const;
+
+export function buildPolyheadSchema(): Promise<GraphQLSchema> {
+  return buildSchema({ resolvers: [...resolvers], authChecker, validate: false });
+}
+
+export async function printPolyheadSchema(): Promise<string> {
+  return `${printSchema(await buildPolyheadSchema())}\n`;
+}

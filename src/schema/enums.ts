@@ -1,0 +1,9 @@
+import { registerEnumType } from 'type-graphql';
+import { TaskKind, HeadInput, VersionStatus, DatasetRole } from '../generated/prisma/enums.js';
+
+registerEnumType(TaskKind, { name: 'TaskKind', description: 'What a head computes.' });
+registerEnumType(HeadInput, { name: 'HeadInput', description: "What a head reads from the backbone: the pooled sentence embedding or the per-token states." });
+registerEnumType(VersionStatus, { name: 'VersionStatus' });
+registerEnumType(DatasetRole, { name: 'DatasetRole', description: 'How a head used a dataset.' });
+
+export { TaskKind, HeadInput, VersionStatus, DatasetRole };
