@@ -29,6 +29,8 @@ export async function createApp(options: AppOptions) {
     schema: options.schema,
     formatError: formatError(options.development),
     includeStacktraceInErrorResponses: options.development,
+    // main.ts owns signals: it drains, closes the database and exits 0 (Apollo's handler would re-kill).
+    stopOnTerminationSignals: false,
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer: options.httpServer }), ApolloServerPluginLandingPageDisabled()],
   });
   await apollo.start();
