@@ -1,5 +1,5 @@
 // Every setting comes from the environment, read once at start; each carries its default here.
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export interface ServerConfig {
   /** PORT, default 4000. */
@@ -8,6 +8,32 @@ export interface ServerConfig {
   host: string;
   /** POLYHEAD_DATA_DIR, default ./.polyhead: the embedded database and built bundles live here. */
   dataDir: string;
+  /** POLYHEAD_BUNDLE_DIR, default <dataDir>/bundles: where the built-in model bundle is built. */
+  bundleDir: string;
+  /** POLYHEAD_MODELS, default the default model: comma-separated models to load at start ("" = none). */
+  models: string[];
+  /** POLYHEAD_DEVICE (cpu | cuda | auto), default auto: where the backbone runs. */
+  device: 'auto' | 'cpu' | 'cuda';
+  /** POLYHEAD_ORT_THREADS, default 0 (one per core): onnxruntime intra-op threads for the backbone. */
+  ortThreads: number;
+  /** POLYHEAD_ORT_OPTIMIZATION (disabled | basic | extended | all), default all. */
+  ortOptimization: 'disabled' | 'basic' | 'extended' | 'all';
+  /** POLYHEAD_MAX_BATCH_SIZE, default 64: texts per backbone batch. */
+  maxBatchSize: number;
+  /** POLYHEAD_MAX_BATCH_TOKENS, default 8192: padded tokens (longest x count) per batch. */
+  maxBatchTokens: number;
+  /** POLYHEAD_MAX_WAIT_MS, default 0: how long a batch may wait to fill while the backbone is idle. */
+  maxWaitMs: number;
+  /** POLYHEAD_MAX_QUEUE_TEXTS, default 4096: texts waiting before requests get OVERLOADED. */
+  maxQueueTexts: number;
+  /** POLYHEAD_MAX_QUEUE_TOKENS, default 262144: tokens waiting before requests get OVERLOADED. */
+  maxQueueTokens: number;
+  /** POLYHEAD_REQUEST_TIMEOUT_MS, default 30000: how long a request may wait for inference. */
+  requestTimeoutMs: number;
+  /** POLYHEAD_MAX_TEXTS, default 256: texts per field. */
+  maxTexts: number;
+  /** POLYHEAD_MAX_TEXT_CHARS, default 100000: characters per text. */
+  maxTextChars: number;
   /** DATABASE_URL (postgres://...); absent = embedded PGlite in dataDir. */
   databaseUrl?: string;
   /** POLYHEAD_API_KEY: bearer token for every mutation; absent = mutations are refused. */
@@ -23,13 +49,28 @@ export interface ServerConfig {
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const dataDir = resolve(env.POLYHEAD_DATA_DIR ?? '.polyhead');
+  const defaultModel = env.POLYHEAD_DEFAULT_MODEL ?? 'default';
   return {
     port: integer(env, 'PORT', 4000),
     host: env.HOST ?? '0.0.0.0',
-    dataDir: resolve(env.POLYHEAD_DATA_DIR ?? '.polyhead'),
+    dataDir,
+    bundleDir: resolve(env.POLYHEAD_BUNDLE_DIR ?? join(dataDir, 'bundles')),
+    models: (env.POLYHEAD_MODELS ?? defaultModel).split(',').map((name) => name.trim()).filter(Boolean),
+    device: oneOf(env, 'POLYHEAD_DEVICE', ['auto', 'cpu', 'cuda'] as const, 'auto'),
+    ortThreads: integer(env, 'POLYHEAD_ORT_THREADS', 0),
+    ortOptimization: oneOf(env, 'POLYHEAD_ORT_OPTIMIZATION', ['disabled', 'basic', 'extended', 'all'] as const, 'all'),
+    maxBatchSize: integer(env, 'POLYHEAD_MAX_BATCH_SIZE', 64),
+    maxBatchTokens: integer(env, 'POLYHEAD_MAX_BATCH_TOKENS', 8192),
+    maxWaitMs: integer(env, 'POLYHEAD_MAX_WAIT_MS', 0),
+    maxQueueTexts: integer(env, 'POLYHEAD_MAX_QUEUE_TEXTS', 4096),
+    maxQueueTokens: integer(env, 'POLYHEAD_MAX_QUEUE_TOKENS', 262_144),
+    requestTimeoutMs: integer(env, 'POLYHEAD_REQUEST_TIMEOUT_MS', 30_000),
+    maxTexts: integer(env, 'POLYHEAD_MAX_TEXTS', 256),
+    maxTextChars: integer(env, 'POLYHEAD_MAX_TEXT_CHARS', 100_000),
     databaseUrl: env.DATABASE_URL || undefined,
     apiKey: env.POLYHEAD_API_KEY || undefined,
-    defaultModel: env.POLYHEAD_DEFAULT_MODEL ?? 'default',
+    defaultModel,
     logLevel: env.POLYHEAD_LOG === 'silent' ? 'silent' : 'info',
     shutdownTimeoutMs: integer(env, 'POLYHEAD_SHUTDOWN_TIMEOUT_MS', 10_000),
     development: env.NODE_ENV === 'development',
@@ -42,4 +83,11 @@ export function integer(env: NodeJS.ProcessEnv, name: string, fallback: number):
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
   return value;
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new Error(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return raw as T;
 }

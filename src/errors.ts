@@ -17,6 +17,7 @@ export const errorCodes = [
   'CANCELLED',
   'SHUTTING_DOWN',
   'INFERENCE_FAILED',
+  'BATCH_FAILED',
   'REGISTRY_UNAVAILABLE',
   'NOT_FOUND',
   'INTERNAL_SERVER_ERROR',
@@ -44,7 +45,10 @@ export function toPolyheadError(error: unknown): PolyheadError | undefined {
   if (error instanceof PolyheadError) return error;
   if (error instanceof Error && 'code' in error && typeof error.code === 'string' && (errorCodes as readonly string[]).includes(error.code)) {
     const details: Record<string, unknown> = {};
-    if ('retryAfterMs' in error && typeof error.retryAfterMs === 'number') details.retryAfter = Math.ceil(error.retryAfterMs / 1000);
+    if ('retryAfterMs' in error && typeof error.retryAfterMs === 'number') {
+      details.retryAfter = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
+      details.retryAfterMs = Math.ceil(error.retryAfterMs);
+    }
     return new PolyheadError(error.code as ErrorCode, error.message, details);
   }
   return undefined;

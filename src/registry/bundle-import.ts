@@ -5,8 +5,8 @@ import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PolyheadError } from '../errors.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { BundleValidationError, manifestFiles, parseBundleManifest, type BundleManifest } from './bundle-manifest.js';
-import { hashBundleFiles, type HashedFile } from './bundle-files.js';
+import { BundleValidationError, manifestFiles, parseBundleManifest, type BundleManifest } from '../bundle/manifest.js';
+import { hashBundleFiles, type HashedFile } from '../bundle/files.js';
 
 type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 

@@ -3,6 +3,10 @@ import type { AuthChecker } from 'type-graphql';
 import { PolyheadError } from '../errors.js';
 import type { RegistryLoaders } from '../registry/registry.loaders.js';
 import type { RegistryService } from '../registry/registry.service.js';
+import type DataLoader from 'dataloader';
+import type { TextResult } from '../engine/serving-model.js';
+import type { InferenceKey, InferenceService, RequestTiming } from '../serving/inference.service.js';
+import type { ModelManager } from '../serving/model-manager.js';
 import type { LoadedModel } from '../schema/server.type.js';
 
 export interface ServerState {
@@ -12,7 +16,11 @@ export interface ServerState {
   defaultModel: string;
   /** Whether mutations can be authorised at all (an API key is configured). */
   mutationsEnabled: boolean;
+  /** Where the backbone runs, e.g. "cpu" or "cuda (NVIDIA H100)". */
+  device(): string;
   loadedModels(): LoadedModel[];
+  queueDepth(): number;
+  totals(): { batches: number; texts: number };
 }
 
 export interface RequestContext {
@@ -21,6 +29,10 @@ export interface RequestContext {
   server: ServerState;
   /** True when the request carried the configured API key. */
   authenticated: boolean;
+  inference: InferenceService;
+  inferenceLoader: DataLoader<InferenceKey, TextResult, string>;
+  models: ModelManager;
+  timing: RequestTiming;
 }
 
 export const authChecker: AuthChecker<RequestContext> = ({ context }) => {

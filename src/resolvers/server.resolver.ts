@@ -13,6 +13,10 @@ export class ServerResolver {
       database: server.databaseKind,
       defaultModel: server.defaultModel,
       loadedModels: server.loadedModels(),
+      device: server.device(),
+      queueDepth: server.queueDepth(),
+      batchesRun: server.totals().batches,
+      meanBatchSize: server.totals().batches ? server.totals().texts / server.totals().batches : 0,
     };
   }
 }

@@ -5,6 +5,8 @@ import { printSchema, type GraphQLSchema } from 'graphql';
 import { authChecker } from '../resolvers/context.js';
 import { RegistryResolver } from '../resolvers/registry.resolver.js';
 import { ServerResolver } from '../resolvers/server.resolver.js';
+import { InferenceResolver, TextAnalysisResolver } from '../resolvers/inference.resolver.js';
+import { ModelLoadingResolver } from '../resolvers/model-loading.resolver.js';
 import {
   AliasLineageResolver,
   BackboneLineageResolver,
@@ -17,6 +19,9 @@ import {
 } from '../resolvers/lineage.resolver.js';
 
 export const resolvers = [
+  InferenceResolver,
+  TextAnalysisResolver,
+  ModelLoadingResolver,
   RegistryResolver,
   ServerResolver,
   ModelLineageResolver,

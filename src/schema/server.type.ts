@@ -1,4 +1,4 @@
-import { Field, Float, ObjectType } from 'type-graphql';
+import { Field, Float, Int, ObjectType } from 'type-graphql';
 
 @ObjectType()
 export class LoadedModel {
@@ -6,6 +6,7 @@ export class LoadedModel {
   @Field() version!: string;
   @Field() backbone!: string;
   @Field(() => [String]) heads!: string[];
+  @Field({ description: 'Execution provider of the backbone (cpu, cuda).' }) provider!: string;
 }
 
 @ObjectType({ description: 'This server process.' })
@@ -15,4 +16,8 @@ export class ServerInfo {
   @Field({ description: 'pglite (embedded) or postgresql' }) database!: string;
   @Field() defaultModel!: string;
   @Field(() => [LoadedModel]) loadedModels!: LoadedModel[];
+  @Field({ description: 'Where the backbone runs.' }) device!: string;
+  @Field(() => Int, { description: 'Texts waiting in the queues of all loaded models.' }) queueDepth!: number;
+  @Field(() => Int, { description: 'Backbone batches run since start.' }) batchesRun!: number;
+  @Field(() => Float, { description: 'Mean texts per backbone batch since start.' }) meanBatchSize!: number;
 }

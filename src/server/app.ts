@@ -11,12 +11,19 @@ import { formatError } from '../errors.js';
 import type { RequestContext, ServerState } from '../resolvers/context.js';
 import { createRegistryLoaders } from '../registry/registry.loaders.js';
 import type { RegistryService } from '../registry/registry.service.js';
+import type { InferenceService } from '../serving/inference.service.js';
+import type { ModelManager } from '../serving/model-manager.js';
 import { graphiqlPage } from './graphiql.js';
+import { observabilityPlugin } from './observability.plugin.js';
+import type { PolyheadMetrics } from './metrics.js';
 
 export interface AppOptions {
   schema: GraphQLSchema;
   httpServer: Server;
   registry: RegistryService;
+  inference: InferenceService;
+  models: ModelManager;
+  metrics: PolyheadMetrics;
   state: ServerState;
   apiKey?: string;
   development: boolean;
@@ -31,7 +38,11 @@ export async function createApp(options: AppOptions) {
     includeStacktraceInErrorResponses: options.development,
     // main.ts owns signals: it drains, closes the database and exits 0 (Apollo's handler would re-kill).
     stopOnTerminationSignals: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer: options.httpServer }), ApolloServerPluginLandingPageDisabled()],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer: options.httpServer }),
+      ApolloServerPluginLandingPageDisabled(),
+      observabilityPlugin(options.metrics),
+    ],
   });
   await apollo.start();
 
@@ -39,6 +50,9 @@ export async function createApp(options: AppOptions) {
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
   });
   app.get('/readyz', async (_req, res) => {
     const checks = await options.readiness();
@@ -56,12 +70,24 @@ export async function createApp(options: AppOptions) {
     '/graphql',
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
-      context: async ({ req }): Promise<RequestContext> => ({
-        registry: options.registry,
-        loaders: createRegistryLoaders(options.registry.prisma),
-        server: options.state,
-        authenticated: isAuthenticated(req),
-      }),
+      context: async ({ req, res }): Promise<RequestContext> => {
+        // A client that goes away stops counting: its texts still waiting leave the queue.
+        const disconnected = new AbortController();
+        res.on('close', () => {
+          if (!res.writableFinished) disconnected.abort(new Error('client disconnected'));
+        });
+        const timing = { inferenceMs: 0 };
+        return {
+          registry: options.registry,
+          loaders: createRegistryLoaders(options.registry.prisma),
+          server: options.state,
+          authenticated: isAuthenticated(req),
+          inference: options.inference,
+          inferenceLoader: options.inference.createLoader(disconnected.signal, timing),
+          models: options.models,
+          timing,
+        };
+      },
     }),
   );
   return { app, apollo };

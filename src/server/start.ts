@@ -7,7 +7,11 @@ import { isMigrated, migrateDatabase, openDatabase, type RegistryDatabase } from
 import { RegistryService } from '../registry/registry.service.js';
 import type { ServerState } from '../resolvers/context.js';
 import { buildPolyheadSchema } from '../schema/build-schema.js';
+import { Engine } from '../engine/engine.js';
+import { InferenceService } from '../serving/inference.service.js';
+import { ModelManager } from '../serving/model-manager.js';
 import { createApp } from './app.js';
+import { PolyheadMetrics } from './metrics.js';
 
 export interface RunningServer {
   url: string;
@@ -25,22 +29,49 @@ export interface StartOptions {
 export async function startPolyhead(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? (config.logLevel === 'silent' ? () => {} : (line: string) => console.log(line));
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, onQuery: options.onQuery });
+  const closers: Array<() => Promise<void>> = [];
   try {
     await migrateDatabase(db);
     const registry = new RegistryService(db.prisma);
+    const provider = 'cpu';
+    const metrics = new PolyheadMetrics({ version: packageVersion, provider: () => provider, device: () => provider });
+    const engine = new Engine({
+      session: { executionProvider: provider, intraOpThreads: config.ortThreads, graphOptimization: config.ortOptimization },
+      scheduler: {
+        maxBatchSize: config.maxBatchSize,
+        maxBatchTokens: config.maxBatchTokens,
+        maxWaitMs: config.maxWaitMs,
+        maxQueueEntries: config.maxQueueTexts,
+        maxQueueTokens: config.maxQueueTokens,
+      },
+      requestTimeoutMs: config.requestTimeoutMs,
+      observer: metrics.observer,
+    });
+    metrics.attach(engine);
+    const models = new ModelManager(engine, registry, log);
+    closers.push(() => engine.close());
+    if (config.models.includes('default')) await models.registerDefaultBundle(config.bundleDir);
+    for (const name of config.models) await models.load(name);
+    const inference = new InferenceService(engine, { maxTexts: config.maxTexts, maxTextChars: config.maxTextChars }, config.defaultModel);
     const state: ServerState = {
       version: packageVersion,
       startedAt: Date.now(),
       databaseKind: db.kind,
       defaultModel: config.defaultModel,
       mutationsEnabled: Boolean(config.apiKey),
-      loadedModels: () => [],
+      device: () => provider,
+      loadedModels: () => engine.list().map((m) => ({ name: m.name, version: m.version, backbone: m.backbone, heads: m.heads.map((h) => h.name), provider: m.provider })),
+      queueDepth: () => engine.depth().reduce((sum, d) => sum + d.entries, 0),
+      totals: () => metrics.totals,
     };
     const httpServer = createServer();
     const { app, apollo } = await createApp({
       schema: await buildPolyheadSchema(),
       httpServer,
       registry,
+      inference,
+      models,
+      metrics,
       state,
       apiKey: config.apiKey,
       development: config.development,
@@ -53,6 +84,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
           (done) => done || 'pending',
           () => 'unknown',
         ),
+        models: config.models.every((name) => engine.list().some((m) => m.name === name)) || `not loaded: ${config.models.filter((n) => !engine.list().some((m) => m.name === n)).join(', ')}`,
       }),
     });
     httpServer.on('request', app);
@@ -62,7 +94,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     });
     const port = (httpServer.address() as AddressInfo).port;
     const url = `http://localhost:${port}/graphql`;
-    log(`polyhead ${packageVersion} ready at ${url} (database: ${db.kind}, mutations: ${config.apiKey ? 'API key' : 'disabled'})`);
+    log(`polyhead ${packageVersion} ready at ${url} (database: ${db.kind}, device: ${provider}, models: ${engine.list().map((m) => `${m.name} ${m.version}`).join(', ') || 'none'}, mutations: ${config.apiKey ? 'API key' : 'disabled'})`);
 
     let closing: Promise<void> | undefined;
     const close = () =>
@@ -70,10 +102,12 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
         const timer = setTimeout(() => httpServer.closeAllConnections(), config.shutdownTimeoutMs);
         await apollo.stop(); // drains in-flight requests through the drain plugin, then closes the listener
         clearTimeout(timer);
+        for (const closeOne of closers) await closeOne();
         await db.close();
       })());
     return { url, port, db, close };
   } catch (error) {
+    for (const closeOne of closers) await closeOne().catch(() => {});
     await db.close().catch(() => {});
     throw error;
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { iobTagSet, iobToSpans, spansToIob, type CharSpan, type TokenOffset } from '../../src/datasets/iob.js';
+import { iobTagSet, iobToSpans, spansToIob, type CharSpan, type TokenOffset } from '../../src/engine/heads/iob.js';
 import { readJsonl } from '../../src/datasets/jsonl.js';
 import { generateNerExamples } from '../../src/datasets/ner-synthetic.js';
 

@@ -1,6 +1,8 @@
 // A real Polyhead server on loopback for integration tests, with a small GraphQL client.
 import { readConfig, type ServerConfig } from '../../src/config.js';
 import { startPolyhead, type RunningServer } from '../../src/server/start.js';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/paths.js';
 import { tempDir } from './bundle-fixture.js';
 
 export const testApiKey = 'test-key-0123456789';
@@ -20,12 +22,17 @@ export interface TestServer extends RunningServer {
   admin<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
 }
 
+/** The built-in bundle is built once for the whole suite (it is deterministic and verified by sha256). */
+export const sharedBundleDir = join(packageRoot, '.cache', 'bundles');
+
+/** Starts a server; registry-only tests pass `models: []` to skip loading the default model. */
 export async function startTestServer(overrides: Partial<ServerConfig> = {}, env: NodeJS.ProcessEnv = {}): Promise<TestServer> {
   const config: ServerConfig = {
     ...readConfig({ POLYHEAD_LOG: 'silent', ...env }),
     port: 0,
     host: '127.0.0.1',
     dataDir: tempDir(),
+    bundleDir: sharedBundleDir,
     apiKey: testApiKey,
     ...overrides,
   };

@@ -15,7 +15,7 @@ let browser: Browser;
 
 before(async () => {
   if (skip) return;
-  server = await startTestServer();
+  server = await startTestServer({ models: [] });
   await server.admin('mutation($path: String!) { importBundle(path: $path) { created } }', { path: writeFixtureBundle(tempDir(), { name: 'browsable' }) });
   browser = await chromium.launch({
     executablePath: chromiumPath,

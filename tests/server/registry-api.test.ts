@@ -32,7 +32,7 @@ for (const database of ['postgresql', 'pglite'] as const) {
 
     before(async () => {
       scratch = database === 'postgresql' ? await createScratchDatabase() : undefined;
-      server = await startTestServer({ databaseUrl: scratch?.url });
+      server = await startTestServer({ databaseUrl: scratch?.url, models: [] });
     });
     after(async () => {
       await server.close();

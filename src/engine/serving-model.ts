@@ -1,0 +1,107 @@
+// One loaded model version: its backbone, its heads and the queue that batches every request for it.
+import type { Backbone } from './backbone.js';
+import { EngineError } from './errors.js';
+import type { HeadOutput, HeadRow, LoadedHead } from './heads/head.js';
+import { Scheduler, type BatchShape, type BatchStats, type SchedulerOptions } from './scheduler.js';
+import type { TextEncoding } from './tokenizer.js';
+
+export interface TextResult {
+  tokenCount: number;
+  truncated: boolean;
+  /** The backbone's pooled sentence embedding. */
+  embedding: Float32Array;
+  /** Outputs of the heads that ran for this text (at least those asked for). */
+  heads: ReadonlyMap<string, HeadOutput>;
+}
+
+/** What one text needs: a backbone pass and these heads. */
+interface TextJob {
+  text: string;
+  encoding: TextEncoding;
+  heads: ReadonlySet<string>;
+}
+
+export interface HeadTiming {
+  head: string;
+  rows: number;
+  ms: number;
+}
+
+export interface ServingModelObserver {
+  onBatch?(model: string, stats: BatchStats, heads: HeadTiming[]): void;
+}
+
+export class ServingModel {
+  readonly scheduler: Scheduler<TextJob, TextResult>;
+  private lastHeadTimings: HeadTiming[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly version: string,
+    readonly backbone: Backbone,
+    readonly heads: ReadonlyMap<string, LoadedHead>,
+    schedulerOptions: Partial<SchedulerOptions<TextJob>>,
+    observer: ServingModelObserver = {},
+  ) {
+    this.scheduler = new Scheduler<TextJob, TextResult>(
+      { run: (batch, shape) => this.runBatch(batch, shape) },
+      {
+        ...schedulerOptions,
+        merge: (a, b) => ({ ...a, heads: new Set([...a.heads, ...b.heads]) }),
+        covers: (running, wanted) => [...wanted.heads].every((head) => running.heads.has(head)),
+        onBatch: (stats) => observer.onBatch?.(this.name, stats, this.lastHeadTimings),
+      },
+    );
+  }
+
+  /** Queues one text; resolves when its batch has run. */
+  submit(text: string, encoding: TextEncoding, heads: ReadonlySet<string>, options: { signal?: AbortSignal; deadline?: number }): Promise<TextResult> {
+    return this.scheduler.submit({ key: text, tokens: Math.max(1, encoding.ids.length), payload: { text, encoding, heads } }, options);
+  }
+
+  /**
+   * The backbone runs once for the whole batch (fetching token states only when a token head is wanted);
+   * each head runs once, on just the rows that asked for it. A failing head fails only its rows.
+   */
+  private async runBatch(batch: TextJob[], _shape: BatchShape): Promise<Array<TextResult | Error>> {
+    const wanted = new Set(batch.flatMap((job) => [...job.heads]));
+    const needsTokens = [...wanted].some((name) => this.heads.get(name)?.spec.reads === 'tokens');
+    const features = await this.backbone.run(
+      batch.map((job) => job.encoding),
+      needsTokens,
+    );
+    const outputs = batch.map(() => new Map<string, HeadOutput>());
+    const failures: Array<Error | undefined> = batch.map(() => undefined);
+    const timings: HeadTiming[] = [];
+    for (const name of wanted) {
+      const head = this.heads.get(name)!;
+      const rows: HeadRow[] = [];
+      batch.forEach((job, index) => job.heads.has(name) && rows.push({ index, text: job.text, encoding: job.encoding }));
+      const started = performance.now();
+      try {
+        const results = await head.run(features, rows);
+        rows.forEach((row, i) => outputs[row.index]!.set(name, results[i]!));
+      } catch (error) {
+        const failure = new EngineError('INFERENCE_FAILED', `head ${name} failed: ${(error as Error).message}`, { cause: error });
+        for (const row of rows) failures[row.index] ??= failure;
+      }
+      timings.push({ head: name, rows: rows.length, ms: performance.now() - started });
+    }
+    this.lastHeadTimings = timings;
+    const hidden = features.hidden;
+    return batch.map((job, i) =>
+      failures[i] ?? {
+        tokenCount: job.encoding.tokenCount,
+        truncated: job.encoding.truncated,
+        embedding: features.pooled.slice(i * hidden, (i + 1) * hidden),
+        heads: outputs[i]!,
+      },
+    );
+  }
+
+  /** Stops taking work, lets queued and running batches finish, then frees the sessions. */
+  async close(): Promise<void> {
+    await this.scheduler.close();
+    await Promise.all([this.backbone.release(), ...[...this.heads.values()].map((head) => head.release())]);
+  }
+}

@@ -1,0 +1,124 @@
+// The task queries: thin resolvers that check input, then ask the per-request inference loader.
+import { Arg, Ctx, FieldResolver, Float, Info, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { PolyheadError } from '../errors.js';
+import type { Classification as ClassificationOutput, Entity as EntityOutput } from '../engine/heads/head.js';
+import type { TextResult } from '../engine/serving-model.js';
+import { Classification, Entity, TextAnalysis } from '../schema/inference.type.js';
+import type { RequestContext } from './context.js';
+import { headsSelected } from './selection.js';
+
+/** What TextAnalysis's field resolvers read: the engine's result for the text. */
+interface AnalysisRoot extends TextAnalysis {
+  result: TextResult;
+}
+
+function normalized(vector: Float32Array, normalize: boolean): number[] {
+  if (!normalize) return Array.from(vector);
+  let norm = 0;
+  for (const value of vector) norm += value * value;
+  norm = Math.sqrt(norm) || 1;
+  return Array.from(vector, (value) => value / norm);
+}
+
+async function run(ctx: RequestContext, model: string | null | undefined, texts: readonly string[], heads: readonly string[]): Promise<TextResult[]> {
+  ctx.inference.checkTexts(texts);
+  return infer(ctx, model, texts, heads);
+}
+
+async function infer(ctx: RequestContext, model: string | null | undefined, texts: readonly string[], heads: readonly string[]): Promise<TextResult[]> {
+  const name = model ?? ctx.inference.defaultModel;
+  ctx.inference.checkModel(name, heads);
+  return ctx.inferenceLoader.loadMany(texts.map((text) => ({ model: name, text, heads }))).then((results) =>
+    results.map((result) => {
+      if (result instanceof Error) throw result;
+      return result;
+    }),
+  );
+}
+
+function headOutput<T>(result: TextResult, head: string): T {
+  const output = result.heads.get(head);
+  if (output === undefined) throw new PolyheadError('HEAD_NOT_FOUND', `head "${head}" did not run for this text`);
+  return output as T;
+}
+
+@Resolver()
+export class InferenceResolver {
+  @Query(() => [TextAnalysis], { description: 'Several tasks about several texts: the backbone runs once per text, only the selected heads run.' })
+  async analyze(
+    @Arg('texts', () => [String]) texts: string[],
+    @Arg('model', () => String, { nullable: true }) model: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ): Promise<AnalysisRoot[]> {
+    const name = model ?? ctx.inference.defaultModel;
+    const results = await run(ctx, name, texts, headsSelected(info));
+    return texts.map((text, i) => ({ text, model: name, tokenCount: results[i]!.tokenCount, truncated: results[i]!.truncated, result: results[i]! }));
+  }
+
+  @Query(() => [Classification], { description: 'The sentiment head (labels negative / positive) on each text.' })
+  async sentiment(@Arg('texts', () => [String]) texts: string[], @Arg('model', () => String, { nullable: true }) model: string | null, @Ctx() ctx: RequestContext) {
+    return (await run(ctx, model, texts, ['sentiment'])).map((result) => headOutput<ClassificationOutput>(result, 'sentiment'));
+  }
+
+  @Query(() => [[Entity]], { description: 'Named entities (PER, ORG, LOC, ...) in each text, with character offsets.' })
+  async entities(@Arg('texts', () => [String]) texts: string[], @Arg('model', () => String, { nullable: true }) model: string | null, @Ctx() ctx: RequestContext) {
+    return (await run(ctx, model, texts, ['entities'])).map((result) => headOutput<EntityOutput[]>(result, 'entities'));
+  }
+
+  @Query(() => [[Float]], { description: 'Sentence embeddings from the backbone (unit length unless normalize is false).' })
+  async embed(
+    @Arg('texts', () => [String]) texts: string[],
+    @Arg('model', () => String, { nullable: true }) model: string | null,
+    @Arg('normalize', () => Boolean, { defaultValue: true }) normalize: boolean,
+    @Ctx() ctx: RequestContext,
+  ) {
+    return (await run(ctx, model, texts, [])).map((result) => normalized(result.embedding, normalize));
+  }
+
+  @Query(() => [Float], { description: 'Cosine similarity between the query and each candidate.' })
+  async similarity(
+    @Arg('query') query: string,
+    @Arg('candidates', () => [String]) candidates: string[],
+    @Arg('model', () => String, { nullable: true }) model: string | null,
+    @Ctx() ctx: RequestContext,
+  ) {
+    ctx.inference.checkTexts([query], 'query');
+    ctx.inference.checkTexts(candidates, 'candidates');
+    const [queryResult, ...candidateResults] = await infer(ctx, model, [query, ...candidates], []);
+    const q = normalized(queryResult!.embedding, true);
+    return candidateResults.map((result) => {
+      const c = normalized(result.embedding, true);
+      let dot = 0;
+      for (let i = 0; i < q.length; i++) dot += q[i]! * c[i]!;
+      return dot;
+    });
+  }
+
+}
+
+@Resolver(() => TextAnalysis)
+export class TextAnalysisResolver {
+  @FieldResolver(() => Classification, { description: 'The sentiment head (negative / positive).' })
+  sentiment(@Root() root: AnalysisRoot) {
+    return headOutput<ClassificationOutput>(root.result, 'sentiment');
+  }
+
+  @FieldResolver(() => [Entity], { description: 'The entities head: PER, ORG, LOC, ... with character offsets.' })
+  entities(@Root() root: AnalysisRoot) {
+    return headOutput<EntityOutput[]>(root.result, 'entities');
+  }
+
+  @FieldResolver(() => [Float], { description: "The backbone's sentence embedding." })
+  embedding(@Root() root: AnalysisRoot, @Arg('normalize', () => Boolean, { defaultValue: true }) normalize: boolean) {
+    return normalized(root.result.embedding, normalize);
+  }
+
+  @FieldResolver(() => Classification, { description: 'Any classification head of the model, by name.' })
+  classify(@Root() root: AnalysisRoot, @Arg('head') head: string) {
+    const output = headOutput<ClassificationOutput | EntityOutput[] | Float32Array>(root.result, head);
+    if (!('label' in output)) throw new PolyheadError('HEAD_NOT_FOUND', `head "${head}" is not a classification head`);
+    return output;
+  }
+}

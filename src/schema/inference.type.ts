@@ -1,0 +1,32 @@
+import { Field, Float, Int, ObjectType } from 'type-graphql';
+
+@ObjectType()
+export class LabelScore {
+  @Field() label!: string;
+  @Field(() => Float) score!: number;
+}
+
+@ObjectType({ description: 'The output of a classification head: the best label, its probability, and every label\'s.' })
+export class Classification {
+  @Field() label!: string;
+  @Field(() => Float) score!: number;
+  @Field(() => [LabelScore]) scores!: LabelScore[];
+}
+
+@ObjectType({ description: 'A named entity: `text.slice(start, end) === entity.text` (JavaScript string offsets, end exclusive).' })
+export class Entity {
+  @Field() text!: string;
+  @Field() label!: string;
+  @Field(() => Int) start!: number;
+  @Field(() => Int) end!: number;
+  @Field(() => Float, { description: 'Mean probability of the tags over the span.' }) score!: number;
+}
+
+@ObjectType({ description: 'Everything asked about one text; the backbone ran once for it, and only the selected heads ran.' })
+export class TextAnalysis {
+  @Field() text!: string;
+  @Field(() => Int, { description: 'Tokens in the text, before truncation.' }) tokenCount!: number;
+  @Field({ description: 'True when the text was longer than the model reads (its maxTokens) and was cut.' }) truncated!: boolean;
+  /** The model whose heads answer the fields. */
+  model!: string;
+}

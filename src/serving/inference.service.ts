@@ -1,0 +1,83 @@
+// Between GraphQL and the engine: input limits, the default model, and a per-request DataLoader that
+// gathers every text asked in one request (across fields and aliases) before they reach the engine's queue.
+import DataLoader from 'dataloader';
+import { badInput, toPolyheadError } from '../errors.js';
+import type { Engine } from '../engine/engine.js';
+import type { TextResult } from '../engine/serving-model.js';
+
+export interface InputLimits {
+  /** POLYHEAD_MAX_TEXTS: texts per field. Default 256. */
+  maxTexts: number;
+  /** POLYHEAD_MAX_TEXT_CHARS: characters per text. Default 100000. */
+  maxTextChars: number;
+}
+
+export interface InferenceKey {
+  model: string;
+  text: string;
+  heads: readonly string[];
+}
+
+/** Time spent waiting for the engine during one request (reported in extensions.timing when asked). */
+export interface RequestTiming {
+  inferenceMs: number;
+}
+
+export class InferenceService {
+  constructor(
+    readonly engine: Engine,
+    readonly limits: InputLimits,
+    readonly defaultModel: string,
+  ) {}
+
+  /** Throws BAD_USER_INPUT naming the argument and, for one text, its index. */
+  checkTexts(texts: readonly string[], argument = 'texts'): void {
+    if (texts.length === 0) throw badInput(`${argument}: give at least one text`);
+    if (texts.length > this.limits.maxTexts) throw badInput(`${argument}: at most ${this.limits.maxTexts} texts per request, got ${texts.length}`, { limit: this.limits.maxTexts });
+    texts.forEach((text, i) => {
+      if (text.trim().length === 0) throw badInput(`${argument}[${i}]: empty text`);
+      if (text.length > this.limits.maxTextChars) {
+        throw badInput(`${argument}[${i}]: ${text.length} characters, at most ${this.limits.maxTextChars}`, { limit: this.limits.maxTextChars });
+      }
+    });
+  }
+
+  /** Checks the model and heads exist before any text is queued (typed MODEL_NOT_FOUND / HEAD_NOT_FOUND). */
+  checkModel(model: string, heads: readonly string[]): void {
+    try {
+      this.engine.validate(model, heads);
+    } catch (error) {
+      throw toPolyheadError(error) ?? error;
+    }
+  }
+
+  createLoader(signal: AbortSignal | undefined, timing: RequestTiming): DataLoader<InferenceKey, TextResult, string> {
+    return new DataLoader<InferenceKey, TextResult, string>(
+      async (keys) => {
+        const started = performance.now();
+        // One engine request per text with the union of the heads every field wants for it.
+        const wanted = new Map<string, { model: string; text: string; heads: Set<string> }>();
+        for (const key of keys) {
+          const id = `${key.model}\u0000${key.text}`;
+          const entry = wanted.get(id) ?? { model: key.model, text: key.text, heads: new Set<string>() };
+          key.heads.forEach((head) => entry.heads.add(head));
+          wanted.set(id, entry);
+        }
+        const results = new Map<string, Promise<TextResult | Error>>();
+        for (const [id, entry] of wanted) {
+          results.set(
+            id,
+            this.engine.infer(entry.model, [entry.text], { heads: [...entry.heads], signal }).then(
+              ([result]) => result!,
+              (error: Error) => error,
+            ),
+          );
+        }
+        const settled = await Promise.all(keys.map((key) => results.get(`${key.model}\u0000${key.text}`)!));
+        timing.inferenceMs += performance.now() - started;
+        return settled.map((result) => (result instanceof Error ? (toPolyheadError(result) ?? result) : result));
+      },
+      { cacheKeyFn: (key) => `${key.model}\u0000${[...key.heads].sort().join(',')}\u0000${key.text}`, maxBatchSize: 4096 },
+    );
+  }
+}

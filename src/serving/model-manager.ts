@@ -1,0 +1,50 @@
+// Puts registry versions into the engine: resolves a model name to a version, checks the files on disk are
+// the ones registered (sha256), loads and warms it, and only then lets it serve. Also builds and registers
+// the built-in default model on first start.
+import { ensureDefaultBundle } from '../bundle/default-bundle.js';
+import { sha256File, resolveInside } from '../bundle/files.js';
+import type { Engine, LoadedModelInfo } from '../engine/engine.js';
+import { PolyheadError, toPolyheadError } from '../errors.js';
+import type { RegistryService } from '../registry/registry.service.js';
+
+export class ModelManager {
+  constructor(
+    readonly engine: Engine,
+    readonly registry: RegistryService,
+    private readonly log: (line: string) => void = () => {},
+  ) {}
+
+  /** Loads the version `ref` (version or alias; default: production alias, else newest) of a registered model. */
+  async load(name: string, ref?: string | null): Promise<LoadedModelInfo> {
+    const version = await this.registry.resolveVersion(name, ref);
+    const files = await this.registry.prisma.bundleFile.findMany({ where: { versionId: version.id } });
+    try {
+      for (const file of files) {
+        const sha = await sha256File(await resolveInside(version.bundlePath, file.path));
+        if (sha !== file.sha256) throw new Error(`${file.path} changed on disk since it was registered (sha256 ${sha.slice(0, 12)}…)`);
+      }
+    } catch (error) {
+      throw new PolyheadError('MODEL_LOAD_FAILED', `could not load ${name} ${version.version}: ${(error as Error).message}`);
+    }
+    const started = Date.now();
+    try {
+      const info = await this.engine.load(name, version.bundlePath, version.version);
+      await this.registry.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'READY' } }).catch(() => {});
+      this.log(`loaded ${name} ${version.version} (${info.heads.map((h) => h.name).join(', ') || 'no heads'}) in ${Date.now() - started} ms`);
+      return info;
+    } catch (error) {
+      throw toPolyheadError(error) ?? error;
+    }
+  }
+
+  async unload(name: string): Promise<boolean> {
+    return this.engine.unload(name);
+  }
+
+  /** Builds the default bundle into `bundleDir` if needed and registers it (idempotent). */
+  async registerDefaultBundle(bundleDir: string): Promise<void> {
+    const dir = await ensureDefaultBundle(bundleDir, this.log);
+    const result = await this.registry.importBundle(dir);
+    if (result.created) this.log(`registered the built-in model ${result.modelName} ${result.version}`);
+  }
+}
