@@ -25,13 +25,13 @@ export class OnnxSession {
   ) {}
 
   static async load(path: string, options: SessionOptions = defaultSessionOptions): Promise<OnnxSession> {
-    const session = await ort.InferenceSession.create(path, {
-      executionProviders: options.executionProvider === 'cuda' ? [{ name: 'cuda' }, 'cpu'] : ['cpu'],
-      graphOptimizationLevel: options.graphOptimization,
-      ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-    });
+    const session = await ort.InferenceSession.create(path, sessionCreateOptions(options));
+    return new OnnxSession(session, options.executionProvider);
+  }
+
+  /** Loads a model from its serialized bytes (e.g. a graph built in memory by OnnxGraphBuilder). */
+  static async fromBytes(bytes: Uint8Array, options: SessionOptions = defaultSessionOptions): Promise<OnnxSession> {
+    const session = await ort.InferenceSession.create(bytes, sessionCreateOptions(options));
     return new OnnxSession(session, options.executionProvider);
   }
 
@@ -57,6 +57,16 @@ export class OnnxSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+function sessionCreateOptions(options: SessionOptions): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: options.executionProvider === 'cuda' ? [{ name: 'cuda' }, 'cpu'] : ['cpu'],
+    graphOptimizationLevel: options.graphOptimization,
+    ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  };
 }
 
 export function int64Tensor(data: BigInt64Array, dims: readonly number[]): ort.Tensor {
