@@ -1,5 +1,6 @@
 // Every setting comes from the environment, read once at start; each carries its default here.
 import { join, resolve } from 'node:path';
+import { defaultQueryLimits, type QueryLimits } from './server/query-limits.js';
 
 export interface ServerConfig {
   /** PORT, default 4000. */
@@ -34,6 +35,20 @@ export interface ServerConfig {
   maxTexts: number;
   /** POLYHEAD_MAX_TEXT_CHARS, default 100000: characters per text. */
   maxTextChars: number;
+  /** POLYHEAD_MAX_BODY_BYTES, default 4194304 (4 MiB): largest request body. */
+  maxBodyBytes: number;
+  /** POLYHEAD_MAX_QUERY_DEPTH, POLYHEAD_MAX_ALIASES, POLYHEAD_MAX_FIELDS, POLYHEAD_MAX_QUERY_COST (12, 30, 1000, 50000). */
+  queryLimits: QueryLimits;
+  /** POLYHEAD_REQUIRE_READ_KEY=true: queries need a key with the read scope too. Default false. */
+  requireReadKey: boolean;
+  /** POLYHEAD_INTROSPECTION=false turns schema introspection off. Default on. */
+  introspection: boolean;
+  /** POLYHEAD_GRAPHIQL=false stops serving GraphiQL. Default on. */
+  graphiql: boolean;
+  /** POLYHEAD_CORS_ORIGINS: comma-separated origins allowed to call from browsers ("*" = any). Default none. */
+  corsOrigins: string[];
+  /** POLYHEAD_BUNDLE_ROOTS: colon-separated folders importBundle may read below. Default <bundleDir>:./bundles. */
+  bundleRoots: string[];
   /** DATABASE_URL (postgres://...); absent = embedded PGlite in dataDir. */
   databaseUrl?: string;
   /** POLYHEAD_API_KEY: bearer token for every mutation; absent = mutations are refused. */
@@ -51,11 +66,12 @@ export interface ServerConfig {
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const dataDir = resolve(env.POLYHEAD_DATA_DIR ?? '.polyhead');
   const defaultModel = env.POLYHEAD_DEFAULT_MODEL ?? 'default';
+  const bundleDir = resolve(env.POLYHEAD_BUNDLE_DIR ?? join(dataDir, 'bundles'));
   return {
     port: integer(env, 'PORT', 4000),
     host: env.HOST ?? '0.0.0.0',
     dataDir,
-    bundleDir: resolve(env.POLYHEAD_BUNDLE_DIR ?? join(dataDir, 'bundles')),
+    bundleDir,
     models: (env.POLYHEAD_MODELS ?? defaultModel).split(',').map((name) => name.trim()).filter(Boolean),
     device: oneOf(env, 'POLYHEAD_DEVICE', ['auto', 'cpu', 'cuda'] as const, 'auto'),
     ortThreads: integer(env, 'POLYHEAD_ORT_THREADS', 0),
@@ -68,6 +84,18 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     requestTimeoutMs: integer(env, 'POLYHEAD_REQUEST_TIMEOUT_MS', 30_000),
     maxTexts: integer(env, 'POLYHEAD_MAX_TEXTS', 256),
     maxTextChars: integer(env, 'POLYHEAD_MAX_TEXT_CHARS', 100_000),
+    maxBodyBytes: integer(env, 'POLYHEAD_MAX_BODY_BYTES', 4 * 1024 * 1024),
+    queryLimits: {
+      maxDepth: integer(env, 'POLYHEAD_MAX_QUERY_DEPTH', defaultQueryLimits.maxDepth),
+      maxAliases: integer(env, 'POLYHEAD_MAX_ALIASES', defaultQueryLimits.maxAliases),
+      maxFields: integer(env, 'POLYHEAD_MAX_FIELDS', defaultQueryLimits.maxFields),
+      maxCost: integer(env, 'POLYHEAD_MAX_QUERY_COST', defaultQueryLimits.maxCost),
+    },
+    requireReadKey: env.POLYHEAD_REQUIRE_READ_KEY === 'true',
+    introspection: env.POLYHEAD_INTROSPECTION !== 'false',
+    graphiql: env.POLYHEAD_GRAPHIQL !== 'false',
+    corsOrigins: (env.POLYHEAD_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    bundleRoots: (env.POLYHEAD_BUNDLE_ROOTS ?? `${bundleDir}:bundles`).split(':').filter(Boolean).map((root) => resolve(root)),
     databaseUrl: env.DATABASE_URL || undefined,
     apiKey: env.POLYHEAD_API_KEY || undefined,
     defaultModel,

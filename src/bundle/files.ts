@@ -40,3 +40,25 @@ export async function hashBundleFiles(root: string, files: string[]): Promise<Ha
     }),
   );
 }
+
+/**
+ * The real path of `path` when it lies below one of `roots` (after resolving every symlink, so a link
+ * cannot lead out); throws otherwise. Guards what a remote caller may make the server read.
+ */
+export async function resolveUnderRoots(path: string, roots: readonly string[]): Promise<string> {
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch {
+    throw new Error(`bundle folder not found: ${path}`);
+  }
+  for (const root of roots) {
+    const realRoot = await realpath(root).catch(() => undefined);
+    if (!realRoot) continue;
+    const rel = relative(realRoot, real);
+    if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) return real;
+  }
+  throw new OutsideRootsError(`${path} is outside the folders bundles may be imported from (POLYHEAD_BUNDLE_ROOTS)`);
+}
+
+export class OutsideRootsError extends Error {}

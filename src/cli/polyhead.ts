@@ -3,22 +3,34 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { readConfig } from '../config.js';
 import { PolyheadError } from '../errors.js';
-import { migrateDatabase, openDatabase } from '../registry/database.js';
+import { ApiKeyService } from '../auth/api-keys.js';
+import { migrateDatabase, openDatabase, type RegistryDatabase } from '../registry/database.js';
 import { importBundle } from '../registry/bundle-import.js';
 
 const usage = `usage:
   polyhead import <bundle-folder> [--server URL] [--api-key KEY]
       Registers a model bundle. Without --server it writes to the database of POLYHEAD_DATA_DIR or DATABASE_URL;
-      with --server it calls the importBundle mutation of a running server (the folder must be readable there).`;
+      with --server it calls the importBundle mutation of a running server (the folder must be readable there).
+  polyhead keys create --name NAME --scopes read,write,train,admin
+      Creates an API key and prints it once (only a scrypt hash is stored).
+  polyhead keys list
+  polyhead keys revoke <id>`;
 
 async function main(argv: string[]) {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { server: { type: 'string' }, 'api-key': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      server: { type: 'string' },
+      'api-key': { type: 'string' },
+      name: { type: 'string' },
+      scopes: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) return void console.log(usage);
+  if (command === 'keys') return keys(rest, values);
   if (command !== 'import' || rest.length !== 1) throw new UsageError(`unknown command or arguments: ${argv.join(' ')}`);
   const folder = resolve(rest[0]!);
   const result = values.server
@@ -27,16 +39,38 @@ async function main(argv: string[]) {
   console.log(`${result.created ? 'registered' : 'already registered'}: ${result.model} ${result.version}`);
 }
 
-async function importDirectly(folder: string) {
+async function withRegistry<T>(work: (db: RegistryDatabase) => Promise<T>): Promise<T> {
   const config = readConfig();
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   try {
     await migrateDatabase(db);
-    const result = await importBundle(db.prisma, folder);
-    return { model: result.modelName, version: result.version, created: result.created };
+    return await work(db);
   } finally {
     await db.close();
   }
+}
+
+async function importDirectly(folder: string) {
+  const result = await withRegistry((db) => importBundle(db.prisma, folder));
+  return { model: result.modelName, version: result.version, created: result.created };
+}
+
+async function keys(args: string[], options: { name?: string; scopes?: string }) {
+  const [action, id] = args;
+  await withRegistry(async (db) => {
+    const service = new ApiKeyService(db.prisma);
+    if (action === 'create') {
+      if (!options.name || !options.scopes) throw new UsageError('keys create needs --name and --scopes');
+      const created = await service.create(options.name, options.scopes.split(',').map((s) => s.trim()));
+      console.log(`created key ${created.id} "${created.name}" with scopes ${created.scopes.join(',')}:\n${created.key}\n(shown once: store it now)`);
+    } else if (action === 'list') {
+      for (const key of await service.list()) {
+        console.log(`${key.id}\t${key.name}\tph_${key.prefix}_…\t${key.scopes.join(',')}\t${key.revokedAt ? 'revoked' : 'active'}`);
+      }
+    } else if (action === 'revoke' && id && /^\d+$/.test(id)) {
+      console.log((await service.revoke(Number(id))) ? `revoked key ${id}` : `no active key ${id}`);
+    } else throw new UsageError(`unknown keys command: ${args.join(' ')}`);
+  });
 }
 
 async function importOverGraphQL(server: string, folder: string, apiKey?: string) {

@@ -8,13 +8,15 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { loadTfGraphModel } from './tfjs-graph-model.js';
 import { readUseLiteArchitecture } from './use-lite-architecture.js';
-import { buildUseLiteOnnx } from './use-lite-onnx.js';
+import { buildUseLiteOnnx, type UseLitePrecision } from './use-lite-onnx.js';
 
 export interface ConvertUseLiteOptions {
   /** Folder with model.json, its weight shards and vocab.json. Default: the installed npm package. */
   modelDir?: string;
   /** Where to write the ONNX model. */
   outFile: string;
+  /** fp32 (default) or fp16 (the CUDA variant: src/convert/fp16.ts). */
+  precision?: UseLitePrecision;
 }
 
 export interface ConvertUseLiteResult {
@@ -42,7 +44,7 @@ export async function convertUseLite(options: ConvertUseLiteOptions): Promise<Co
   const modelDir = options.modelDir ?? defaultUseLiteModelDir();
   const model = await loadTfGraphModel(modelDir);
   const arch = readUseLiteArchitecture(model);
-  const bytes = buildUseLiteOnnx(arch);
+  const bytes = buildUseLiteOnnx(arch, { precision: options.precision ?? 'fp32' });
   await mkdir(dirname(options.outFile), { recursive: true });
   // Write then rename, so a reader never sees a half-written model.
   const tmp = `${options.outFile}.${process.pid}.tmp`;

@@ -134,6 +134,21 @@ export class OnnxGraphBuilder {
     return name;
   }
 
+  /**
+   * float16 initializer from float32 values (rounded to nearest, ties to even; beyond +-65504 becomes +-Infinity,
+   * so check magnitudes before converting). `dims` defaults to a 1-D tensor; use [] for a scalar.
+   */
+  float16s(name: string, values: ArrayLike<number>, dims: readonly number[] = [values.length]): string {
+    const expected = dims.reduce((a, b) => a * b, 1);
+    if (values.length !== expected) throw new Error(`initializer ${name}: ${values.length} values for dims [${dims.join(', ')}]`);
+    const bits = float16Bits(values);
+    this.define(name);
+    this.initializers.push(
+      onnx.TensorProto.create({ name, dims: [...dims], dataType: DATA_TYPE.float16, rawData: new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength) }),
+    );
+    return name;
+  }
+
   /** float32 initializer from numbers. `dims` defaults to a 1-D tensor; use [] for a scalar. */
   floats(name: string, values: ArrayLike<number>, dims: readonly number[] = [values.length]): string {
     return this.initializer(name, Float32Array.from(values), dims);
@@ -218,6 +233,61 @@ export class OnnxGraphBuilder {
     const candidate = count === 0 ? base : `${base}_${count}`;
     return this.defined.has(candidate) ? this.uniqueName(`${base}_`) : candidate;
   }
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE 754 binary16 bit patterns of float32 values: round to nearest, ties to even (as numpy's astype(float16)). */
+export function float16Bits(values: ArrayLike<number>): Uint16Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    f32[0] = values[i]!;
+    const x = u32[0]!;
+    const sign = (x >>> 16) & 0x8000;
+    const exponent = (x >>> 23) & 0xff;
+    const mantissa = x & 0x7fffff;
+    if (exponent === 0xff) {
+      out[i] = sign | 0x7c00 | (mantissa ? 0x200 : 0); // Infinity or NaN
+      continue;
+    }
+    const e = exponent - 127 + 15;
+    let half: number;
+    if (e >= 0x1f) {
+      half = 0x7c00; // too large: Infinity
+    } else if (e <= 0) {
+      if (e < -10) {
+        half = 0; // below half the smallest subnormal
+      } else {
+        const m = mantissa | 0x800000;
+        const shift = 14 - e;
+        half = m >>> shift;
+        const rest = m & ((1 << shift) - 1);
+        const halfway = 1 << (shift - 1);
+        if (rest > halfway || (rest === halfway && half & 1)) half++;
+      }
+    } else {
+      half = (e << 10) | (mantissa >>> 13);
+      const rest = mantissa & 0x1fff;
+      if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++; // a carry into the exponent is correct (up to Infinity)
+    }
+    out[i] = sign | half;
+  }
+  return out;
+}
+
+/** float32 values of binary16 bit patterns (exact). */
+export function float16Values(bits: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i]!;
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >>> 10) & 0x1f;
+    const mantissa = h & 0x3ff;
+    out[i] =
+      exponent === 0 ? sign * mantissa * 2 ** -24 : exponent === 0x1f ? (mantissa ? NaN : sign * Infinity) : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+  }
+  return out;
 }
 
 function valueInfo(name: string, type: ElementType, dims: Dim[]): proto.IValueInfoProto {

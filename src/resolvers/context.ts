@@ -1,5 +1,7 @@
 // What every resolver gets: services shared by the process, loaders and identity built per request.
 import type { AuthChecker } from 'type-graphql';
+import type { ApiKeyService, Scope } from '../auth/api-keys.js';
+import { hasScope, type Authenticator, type Principal } from '../auth/authenticator.js';
 import { PolyheadError } from '../errors.js';
 import type { RegistryLoaders } from '../registry/registry.loaders.js';
 import type { RegistryService } from '../registry/registry.service.js';
@@ -14,8 +16,8 @@ export interface ServerState {
   startedAt: number;
   databaseKind: string;
   defaultModel: string;
-  /** Whether mutations can be authorised at all (an API key is configured). */
-  mutationsEnabled: boolean;
+  /** Folders importBundle may read below. */
+  bundleRoots: readonly string[];
   /** Where the backbone runs, e.g. "cpu" or "cuda (NVIDIA H100)". */
   device(): string;
   loadedModels(): LoadedModel[];
@@ -27,20 +29,22 @@ export interface RequestContext {
   registry: RegistryService;
   loaders: RegistryLoaders;
   server: ServerState;
-  /** True when the request carried the configured API key. */
-  authenticated: boolean;
+  /** The caller's scopes, from the bearer token. */
+  principal: Principal;
+  apiKeys: ApiKeyService;
+  authenticator: Authenticator;
   inference: InferenceService;
   inferenceLoader: DataLoader<InferenceKey, TextResult, string>;
   models: ModelManager;
   timing: RequestTiming;
 }
 
-export const authChecker: AuthChecker<RequestContext> = ({ context }) => {
-  if (!context.server.mutationsEnabled) {
-    throw new PolyheadError('UNAUTHENTICATED', 'mutations are disabled on this server: start it with POLYHEAD_API_KEY set');
+/** `@Authorized('write')`: the caller needs that scope (admin has every scope). */
+export const authChecker: AuthChecker<RequestContext, Scope> = ({ context }, roles) => {
+  const needed = roles[0] ?? 'admin';
+  if (hasScope(context.principal, needed)) return true;
+  if (context.principal.scopes.size === 0) {
+    throw new PolyheadError('UNAUTHENTICATED', `this needs an API key with the "${needed}" scope: send "Authorization: Bearer <key>"`);
   }
-  if (!context.authenticated) {
-    throw new PolyheadError('UNAUTHENTICATED', 'this mutation needs the API key: send "Authorization: Bearer <key>"');
-  }
-  return true;
+  throw new PolyheadError('FORBIDDEN', `this API key lacks the "${needed}" scope`);
 };

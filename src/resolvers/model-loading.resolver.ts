@@ -5,7 +5,7 @@ import type { RequestContext } from './context.js';
 
 @Resolver()
 export class ModelLoadingResolver {
-  @Authorized()
+  @Authorized('admin')
   @Mutation(() => LoadedModel, {
     description: 'Loads a registered version (default: alias production, else the newest) and switches traffic to it once warmed up; on failure the version serving before keeps serving.',
   })
@@ -14,7 +14,7 @@ export class ModelLoadingResolver {
     return { name: info.name, version: info.version, backbone: info.backbone, heads: info.heads.map((h) => h.name), provider: info.provider };
   }
 
-  @Authorized()
+  @Authorized('admin')
   @Mutation(() => Boolean, { description: 'Stops serving a model after its queued work finishes; true when it was loaded.' })
   unloadModel(@Arg('model') model: string, @Ctx() ctx: RequestContext): Promise<boolean> {
     return ctx.models.unload(model);

@@ -1,5 +1,6 @@
 // Entry points into the registry: browsing queries and the mutations that change it.
 import { Arg, Args, ArgsType, Authorized, Ctx, Field, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { OutsideRootsError, resolveUnderRoots } from '../bundle/files.js';
 import { badInput, PolyheadError } from '../errors.js';
 import { Backbone } from '../schema/backbone.type.js';
 import { ModelConnection } from '../schema/connection.type.js';
@@ -89,27 +90,30 @@ export class RegistryResolver {
     });
   }
 
-  @Authorized()
+  @Authorized('write')
   @Mutation(() => ImportResult, { description: 'Registers a bundle folder on the server (see DESIGN.md for the format).' })
   async importBundle(@Arg('path') path: string, @Ctx() ctx: RequestContext): Promise<ImportResult> {
-    const result = await ctx.registry.importBundle(path);
+    const folder = await resolveUnderRoots(path, ctx.server.bundleRoots).catch((error: Error) => {
+      throw new PolyheadError(error instanceof OutsideRootsError ? 'FORBIDDEN' : 'BUNDLE_INVALID', error.message);
+    });
+    const result = await ctx.registry.importBundle(folder);
     const version = await ctx.registry.prisma.modelVersion.findUniqueOrThrow({ where: { id: result.versionId }, include: { model: true } });
     return { model: version.model, version, created: result.created };
   }
 
-  @Authorized()
+  @Authorized('write')
   @Mutation(() => ModelVersion, { description: 'Points an alias (e.g. production) at a version.' })
   setAlias(@Arg('model') model: string, @Arg('alias') alias: string, @Arg('version') version: string, @Ctx() ctx: RequestContext) {
     return ctx.registry.setAlias(model, alias, version);
   }
 
-  @Authorized()
+  @Authorized('write')
   @Mutation(() => Boolean, { description: 'True when the alias existed.' })
   removeAlias(@Arg('model') model: string, @Arg('alias') alias: string, @Ctx() ctx: RequestContext) {
     return ctx.registry.removeAlias(model, alias);
   }
 
-  @Authorized()
+  @Authorized('write')
   @Mutation(() => Boolean)
   async deleteModelVersion(@Arg('model') model: string, @Arg('version') version: string, @Ctx() ctx: RequestContext) {
     const serving = ctx.server.loadedModels().find((m) => m.name === model && m.version === version);

@@ -7,6 +7,7 @@ import { RegistryResolver } from '../resolvers/registry.resolver.js';
 import { ServerResolver } from '../resolvers/server.resolver.js';
 import { InferenceResolver, TextAnalysisResolver } from '../resolvers/inference.resolver.js';
 import { ModelLoadingResolver } from '../resolvers/model-loading.resolver.js';
+import { ApiKeyResolver } from '../resolvers/api-key.resolver.js';
 import {
   AliasLineageResolver,
   BackboneLineageResolver,
@@ -22,6 +23,7 @@ export const resolvers = [
   InferenceResolver,
   TextAnalysisResolver,
   ModelLoadingResolver,
+  ApiKeyResolver,
   RegistryResolver,
   ServerResolver,
   ModelLineageResolver,

@@ -1,7 +1,7 @@
 // The HTTP surface: POST/GET /graphql (Apollo), GraphiQL on GET /graphql from a browser, health probes.
-import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Server } from 'node:http';
-import express, { type Request } from 'express';
+import express from 'express';
+import cors from 'cors';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
@@ -11,10 +11,14 @@ import { formatError } from '../errors.js';
 import type { RequestContext, ServerState } from '../resolvers/context.js';
 import { createRegistryLoaders } from '../registry/registry.loaders.js';
 import type { RegistryService } from '../registry/registry.service.js';
+import type { ApiKeyService } from '../auth/api-keys.js';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { InferenceService } from '../serving/inference.service.js';
 import type { ModelManager } from '../serving/model-manager.js';
 import { graphiqlPage } from './graphiql.js';
 import { observabilityPlugin } from './observability.plugin.js';
+import { guardPlugin } from './guard.plugin.js';
+import type { ServerConfig } from '../config.js';
 import type { PolyheadMetrics } from './metrics.js';
 
 export interface AppOptions {
@@ -25,8 +29,9 @@ export interface AppOptions {
   models: ModelManager;
   metrics: PolyheadMetrics;
   state: ServerState;
-  apiKey?: string;
-  development: boolean;
+  authenticator: Authenticator;
+  apiKeys: ApiKeyService;
+  config: Pick<ServerConfig, 'development' | 'maxBodyBytes' | 'queryLimits' | 'requireReadKey' | 'introspection' | 'graphiql' | 'corsOrigins'>;
   /** Answers /readyz: each check true when fine, else a short reason. */
   readiness: () => Promise<Record<string, true | string>>;
 }
@@ -34,14 +39,17 @@ export interface AppOptions {
 export async function createApp(options: AppOptions) {
   const apollo = new ApolloServer<RequestContext>({
     schema: options.schema,
-    formatError: formatError(options.development),
-    includeStacktraceInErrorResponses: options.development,
+    formatError: formatError(options.config.development),
+    includeStacktraceInErrorResponses: options.config.development,
+    introspection: options.config.introspection,
+    csrfPrevention: true,
     // main.ts owns signals: it drains, closes the database and exits 0 (Apollo's handler would re-kill).
     stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer: options.httpServer }),
       ApolloServerPluginLandingPageDisabled(),
       observabilityPlugin(options.metrics),
+      guardPlugin(options.schema, options.config.queryLimits, options.config.requireReadKey),
     ],
   });
   await apollo.start();
@@ -62,13 +70,15 @@ export async function createApp(options: AppOptions) {
   app.get('/graphql', (req, res, next) => {
     // A browser asking for a page gets GraphiQL; GET requests carrying a query go on to Apollo.
     if (req.query.query === undefined && req.accepts(['application/json', 'text/html']) === 'text/html') {
-      res.type('html').send(graphiqlPage(req.originalUrl.split('?')[0]!));
+      if (options.config.graphiql) res.type('html').send(graphiqlPage(req.originalUrl.split('?')[0]!));
+      else res.status(404).type('text').send('GraphiQL is switched off on this server (POLYHEAD_GRAPHIQL=false)');
     } else next();
   });
-  const isAuthenticated = apiKeyMatcher(options.apiKey);
+  const { corsOrigins } = options.config;
   app.use(
     '/graphql',
-    express.json({ limit: '1mb' }),
+    cors(corsOrigins.includes('*') ? { origin: true } : { origin: corsOrigins.length ? corsOrigins : false }),
+    express.json({ limit: options.config.maxBodyBytes }),
     expressMiddleware(apollo, {
       context: async ({ req, res }): Promise<RequestContext> => {
         // A client that goes away stops counting: its texts still waiting leave the queue.
@@ -81,7 +91,9 @@ export async function createApp(options: AppOptions) {
           registry: options.registry,
           loaders: createRegistryLoaders(options.registry.prisma),
           server: options.state,
-          authenticated: isAuthenticated(req),
+          principal: await options.authenticator.authenticate(req.headers.authorization),
+          apiKeys: options.apiKeys,
+          authenticator: options.authenticator,
           inference: options.inference,
           inferenceLoader: options.inference.createLoader(disconnected.signal, timing),
           models: options.models,
@@ -90,17 +102,14 @@ export async function createApp(options: AppOptions) {
       },
     }),
   );
+  // Bodies that are too large or not JSON get a GraphQL-shaped error instead of express's HTML page.
+  app.use((error: Error & { status?: number; type?: string }, _req: express.Request, res: express.Response, next: express.NextFunction) => {
+    if (res.headersSent) return next(error);
+    const status = error.status ?? 500;
+    const code = error.type === 'entity.too.large' ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR';
+    const message =
+      code === 'PAYLOAD_TOO_LARGE' ? `request body over ${options.config.maxBodyBytes} bytes (POLYHEAD_MAX_BODY_BYTES)` : status < 500 ? `bad request: ${error.message}` : 'Internal server error';
+    res.status(status).json({ errors: [{ message, extensions: { code } }] });
+  });
   return { app, apollo };
-}
-
-/** Compares the bearer token in constant time (hashing first makes the lengths equal). */
-function apiKeyMatcher(apiKey: string | undefined): (req: Request) => boolean {
-  if (!apiKey) return () => false;
-  const expected = createHash('sha256').update(apiKey).digest();
-  return (req) => {
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match) return false;
-    return timingSafeEqual(createHash('sha256').update(match[1]!.trim()).digest(), expected);
-  };
 }

@@ -7,6 +7,8 @@ import { isMigrated, migrateDatabase, openDatabase, type RegistryDatabase } from
 import { RegistryService } from '../registry/registry.service.js';
 import type { ServerState } from '../resolvers/context.js';
 import { buildPolyheadSchema } from '../schema/build-schema.js';
+import { ApiKeyService } from '../auth/api-keys.js';
+import { Authenticator } from '../auth/authenticator.js';
 import { Engine } from '../engine/engine.js';
 import { InferenceService } from '../serving/inference.service.js';
 import { ModelManager } from '../serving/model-manager.js';
@@ -33,6 +35,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
   try {
     await migrateDatabase(db);
     const registry = new RegistryService(db.prisma);
+    const apiKeys = new ApiKeyService(db.prisma);
     const provider = 'cpu';
     const metrics = new PolyheadMetrics({ version: packageVersion, provider: () => provider, device: () => provider });
     const engine = new Engine({
@@ -58,7 +61,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       startedAt: Date.now(),
       databaseKind: db.kind,
       defaultModel: config.defaultModel,
-      mutationsEnabled: Boolean(config.apiKey),
+      bundleRoots: config.bundleRoots,
       device: () => provider,
       loadedModels: () => engine.list().map((m) => ({ name: m.name, version: m.version, backbone: m.backbone, heads: m.heads.map((h) => h.name), provider: m.provider })),
       queueDepth: () => engine.depth().reduce((sum, d) => sum + d.entries, 0),
@@ -73,8 +76,9 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       models,
       metrics,
       state,
-      apiKey: config.apiKey,
-      development: config.development,
+      apiKeys,
+      authenticator: new Authenticator(apiKeys, config.apiKey),
+      config,
       readiness: async () => ({
         database: await db.sql.query('SELECT 1').then(
           () => true as const,
@@ -94,7 +98,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     });
     const port = (httpServer.address() as AddressInfo).port;
     const url = `http://localhost:${port}/graphql`;
-    log(`polyhead ${packageVersion} ready at ${url} (database: ${db.kind}, device: ${provider}, models: ${engine.list().map((m) => `${m.name} ${m.version}`).join(', ') || 'none'}, mutations: ${config.apiKey ? 'API key' : 'disabled'})`);
+    log(`polyhead ${packageVersion} ready at ${url} (database: ${db.kind}, device: ${provider}, models: ${engine.list().map((m) => `${m.name} ${m.version}`).join(', ') || 'none'}, bootstrap admin key: ${config.apiKey ? 'set' : 'none'})`);
 
     let closing: Promise<void> | undefined;
     const close = () =>

@@ -5,7 +5,7 @@
 // The window is computed as the exported ONNX graph computes it (export.ts), so served == trained:
 //   X  = standardise(pad(states, w zero rows on each side))          [rows + 2w, D]
 //   A  = X * W1, W1 = [W1_0 | W1_1 | ... | W1_2w]                     [rows + 2w, (2w+1) * O1]
-//   z1[t] = b1 + sum_k A[t + k, block k]                              (block k reads position t + k - w)
+//   z1[t] = sum_k A[t + k, block k] + b1                              (block k reads position t + k - w)
 // Padding rows are raw zero states, standardised like any other row: the same as the padding a batch gets
 // in the engine (the backbone zeroes token states past each text's end).
 import type { MatMulBackend } from './linalg.js';
@@ -160,11 +160,13 @@ export async function forward(w: HeadWeights, sequences: readonly Sequence[], ba
   for (let s = 0; s < sequences.length; s++) {
     for (let t = 0; t < lengths[s]!; t++) {
       const out = (starts[s]! + t) * out1;
-      for (let j = 0; j < out1; j++) z1[out + j] = w.b1[j]!;
+      // Same order of float32 additions as the exported graph: blocks 0..2w, then the bias.
       for (let k = 0; k < span; k++) {
         const src = (paddedStart + t + k) * width + k * out1;
-        for (let j = 0; j < out1; j++) z1[out + j]! += a[src + j]!;
+        if (k === 0) for (let j = 0; j < out1; j++) z1[out + j] = a[src + j]!;
+        else for (let j = 0; j < out1; j++) z1[out + j]! += a[src + j]!;
       }
+      for (let j = 0; j < out1; j++) z1[out + j]! += w.b1[j]!;
     }
     paddedStart += lengths[s]! + 2 * pad;
   }

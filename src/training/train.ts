@@ -28,6 +28,8 @@ export interface CommonTrainOptions {
   validationFraction?: number;
   /** Stop after this many epochs without a better validation figure (the best epoch's weights are kept). */
   earlyStoppingPatience?: number;
+  /** Standardise each input feature with the training set's mean and std (default true; off for sparse features). */
+  standardise?: boolean;
   /** Loss weight per class: none, balanced (N / (L * count)), sqrt of balanced, or explicit. */
   classWeights?: 'none' | 'balanced' | 'sqrt' | number[];
   onProgress?: ProgressListener;
@@ -91,6 +93,7 @@ export const classifierDefaults = {
   inputDropout: 0,
   validationFraction: 0.1,
   earlyStoppingPatience: 6,
+  standardise: true,
   classWeights: 'none' as const,
 };
 
@@ -105,6 +108,7 @@ export const tokenClassifierDefaults = {
   inputDropout: 0,
   validationFraction: 0.1,
   earlyStoppingPatience: 3,
+  standardise: true,
   classWeights: 'sqrt' as const,
 };
 
@@ -117,7 +121,7 @@ export async function trainClassifier(options: ClassifierTrainOptions): Promise<
   const tags = options.labels.map((label) => Int32Array.of(label));
   const validation = options.validation ? { sequences: options.validation.features, tags: options.validation.labels.map((l) => Int32Array.of(l)) } : undefined;
   return trainNetwork(
-    { ...classifierDefaults, ...definedOnly(options) },
+    { ...classifierDefaults, ...definedOnly(options), seed: options.seed },
     { inputSize, window: 0, numLabels: options.numLabels },
     options.features,
     tags,
@@ -134,7 +138,7 @@ export async function trainTokenClassifier(options: TokenClassifierTrainOptions)
   options.sequences.forEach((s, i) => {
     if (s.length !== options.tags[i]!.length * options.inputSize) throw new Error(`trainTokenClassifier: text ${i} has ${s.length / options.inputSize} token states for ${options.tags[i]!.length} tags`);
   });
-  const merged = { ...tokenClassifierDefaults, ...definedOnly(options) };
+  const merged = { ...tokenClassifierDefaults, ...definedOnly(options), seed: options.seed };
   return trainNetwork(
     merged,
     { inputSize: options.inputSize, window: merged.window, numLabels: options.numLabels },
@@ -183,9 +187,11 @@ async function trainNetwork(
   const trainTags = trainIdx.map((i) => tags[i]!);
 
   const weights = initHeadWeights({ ...shape, hidden: options.hidden }, childRng(seed, 'init'));
-  const { mean, invStd } = fitStandardisation(trainSeqs, shape.inputSize);
-  weights.mean = mean;
-  weights.invStd = invStd;
+  if (options.standardise) {
+    const { mean, invStd } = fitStandardisation(trainSeqs, shape.inputSize);
+    weights.mean = mean;
+    weights.invStd = invStd;
+  }
   const classWeights = computeClassWeights(trainTags, numLabels, options.classWeights);
 
   const optimiser = new AdamW({ lr: options.lr, weightDecay: options.weightDecay });

@@ -1,6 +1,7 @@
 // A real Polyhead server on loopback for integration tests, with a small GraphQL client.
 import { readConfig, type ServerConfig } from '../../src/config.js';
 import { startPolyhead, type RunningServer } from '../../src/server/start.js';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
 import { tempDir } from './bundle-fixture.js';
@@ -33,6 +34,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}, env
     host: '127.0.0.1',
     dataDir: tempDir(),
     bundleDir: sharedBundleDir,
+    bundleRoots: [tmpdir(), sharedBundleDir],
     apiKey: testApiKey,
     ...overrides,
   };

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tempDir, writeFixtureBundle } from '../helpers/bundle-fixture.js';
 import { createScratchDatabase, skipWithoutPostgres, type ScratchDatabase } from '../helpers/postgres.js';
+import { defaultQueryLimits } from '../../src/server/query-limits.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const importMutation = `mutation($path: String!) { importBundle(path: $path) { created model { name } version { version } } }`;
@@ -32,7 +33,9 @@ for (const database of ['postgresql', 'pglite'] as const) {
 
     before(async () => {
       scratch = database === 'postgresql' ? await createScratchDatabase() : undefined;
-      server = await startTestServer({ databaseUrl: scratch?.url, models: [] });
+      // The lineage query below walks every relation at once, far past the default query cost budget
+      // (tests/server/limits.test.ts shows it refused there); these tests are about the registry.
+      server = await startTestServer({ databaseUrl: scratch?.url, models: [], queryLimits: { ...defaultQueryLimits, maxCost: 10_000_000 } });
     });
     after(async () => {
       await server.close();

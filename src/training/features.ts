@@ -1,0 +1,135 @@
+// Features from the frozen backbone, computed once per distinct text and kept in memory while a head
+// trains: the pooled sentence embedding (classification heads) or the token states with each token's
+// character offsets (token-classification heads). Texts are batched by length (less padding).
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseBundleManifest, type BundleManifest } from '../bundle/manifest.js';
+import { resolveInside } from '../bundle/files.js';
+import { Backbone, type BackboneSpec } from '../engine/backbone.js';
+import { defaultSessionOptions, type SessionOptions } from '../engine/onnx-runtime.js';
+import type { TextEncoding } from '../engine/tokenizer.js';
+import type { ProgressListener } from './progress.js';
+
+/** The backbone spec a bundle folder describes (its ONNX file and tokenizer resolved inside the folder). */
+export async function backboneSpecOf(bundleDir: string, manifest?: BundleManifest): Promise<BackboneSpec> {
+  const m = manifest ?? parseBundleManifest(await readFile(join(bundleDir, 'bundle.json'), 'utf8'));
+  return {
+    name: m.backbone.name,
+    file: await resolveInside(bundleDir, m.backbone.file),
+    tokenizerFile: await resolveInside(bundleDir, m.tokenizer),
+    maxTokens: m.backbone.maxTokens,
+    hiddenSize: m.backbone.hiddenSize,
+    inputs: m.backbone.inputs,
+    outputs: m.backbone.outputs,
+  };
+}
+
+/** Loads the backbone of a bundle folder for feature extraction. */
+export async function loadBundleBackbone(bundleDir: string, options: Partial<SessionOptions> = {}): Promise<Backbone> {
+  return Backbone.load(await backboneSpecOf(bundleDir), { ...defaultSessionOptions, ...options });
+}
+
+export interface TokenFeatures {
+  text: string;
+  /** [tokens * hidden] float32: the backbone's last-layer state of each token. */
+  states: Float32Array;
+  /** Per token, [start, end) JavaScript string offsets into `text` (see TextEncoding). */
+  offsets: Array<[number, number]>;
+  tokens: number;
+  truncated: boolean;
+}
+
+export interface ExtractOptions {
+  /** Texts per backbone run (default 64). */
+  batchSize?: number;
+  onProgress?: ProgressListener;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs texts through the backbone in length-sorted batches; calls `take(i, output, row)` for each text.
+ * Deterministic: the same texts give the same batches.
+ */
+async function runBatches(
+  backbone: Backbone,
+  texts: readonly string[],
+  wantTokens: boolean,
+  options: ExtractOptions,
+  take: (index: number, encoding: TextEncoding, output: Awaited<ReturnType<Backbone['run']>>, row: number) => void,
+): Promise<void> {
+  const batchSize = options.batchSize ?? 64;
+  const encodings = texts.map((text) => backbone.encode(text));
+  const order = texts.map((_, i) => i).sort((a, b) => encodings[a]!.ids.length - encodings[b]!.ids.length || a - b);
+  let done = 0;
+  for (let at = 0; at < order.length; at += batchSize) {
+    if (options.signal?.aborted) throw options.signal.reason ?? new Error('feature extraction aborted');
+    const batch = order.slice(at, at + batchSize);
+    const output = await backbone.run(
+      batch.map((i) => encodings[i]!),
+      wantTokens,
+    );
+    batch.forEach((index, row) => take(index, encodings[index]!, output, row));
+    done += batch.length;
+    options.onProgress?.({ phase: 'features', done, total: texts.length });
+  }
+}
+
+/** The pooled sentence embedding of each text ([hidden] each, in the texts' order). */
+export async function extractPooled(backbone: Backbone, texts: readonly string[], options: ExtractOptions = {}): Promise<Float32Array[]> {
+  const out: Float32Array[] = new Array(texts.length);
+  await runBatches(backbone, texts, false, options, (index, _encoding, output, row) => {
+    out[index] = output.pooled.slice(row * output.hidden, (row + 1) * output.hidden);
+  });
+  return out;
+}
+
+/** Token states and offsets of each text (in the texts' order). */
+export async function extractTokenStates(backbone: Backbone, texts: readonly string[], options: ExtractOptions = {}): Promise<TokenFeatures[]> {
+  const out: TokenFeatures[] = new Array(texts.length);
+  await runBatches(backbone, texts, true, options, (index, encoding, output, row) => {
+    const count = encoding.ids.length;
+    const stride = output.tokens * output.hidden;
+    out[index] = {
+      text: texts[index]!,
+      states: output.tokenStates!.slice(row * stride, row * stride + count * output.hidden),
+      offsets: encoding.offsets,
+      tokens: count,
+      truncated: encoding.truncated,
+    };
+  });
+  return out;
+}
+
+/**
+ * In-memory cache of features by text for one backbone: a text repeated across the training, validation
+ * and test sets (or across epochs and jobs) goes through the backbone once.
+ */
+export class FeatureCache {
+  private readonly pooledByText = new Map<string, Float32Array>();
+  private readonly tokensByText = new Map<string, TokenFeatures>();
+
+  constructor(readonly backbone: Backbone) {}
+
+  async pooled(texts: readonly string[], options: ExtractOptions = {}): Promise<Float32Array[]> {
+    const missing = [...new Set(texts.filter((t) => !this.pooledByText.has(t)))];
+    if (missing.length) {
+      const features = await extractPooled(this.backbone, missing, options);
+      missing.forEach((text, i) => this.pooledByText.set(text, features[i]!));
+    }
+    return texts.map((t) => this.pooledByText.get(t)!);
+  }
+
+  async tokens(texts: readonly string[], options: ExtractOptions = {}): Promise<TokenFeatures[]> {
+    const missing = [...new Set(texts.filter((t) => !this.tokensByText.has(t)))];
+    if (missing.length) {
+      const features = await extractTokenStates(this.backbone, missing, options);
+      missing.forEach((text, i) => this.tokensByText.set(text, features[i]!));
+    }
+    return texts.map((t) => this.tokensByText.get(t)!);
+  }
+
+  clear(): void {
+    this.pooledByText.clear();
+    this.tokensByText.clear();
+  }
+}
