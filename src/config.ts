@@ -15,6 +15,10 @@ export interface ServerConfig {
   models: string[];
   /** POLYHEAD_DEVICE (cpu | cuda | auto), default auto: where the backbone runs. */
   device: 'auto' | 'cpu' | 'cuda';
+  /** POLYHEAD_PRECISION (auto | fp32 | fp16), default auto: the fp16 backbone on CUDA, fp32 on the CPU (fp16 needs CUDA). */
+  precision: 'auto' | 'fp32' | 'fp16';
+  /** Batch and queue sizes used instead of the CPU ones when the backbone runs on CUDA (POLYHEAD_CUDA_*). */
+  cuda: { maxBatchSize: number; maxBatchTokens: number; maxQueueTexts: number; maxQueueTokens: number; concurrentBatches: number };
   /** POLYHEAD_ORT_THREADS, default 0 (one per core): onnxruntime intra-op threads for the backbone. */
   ortThreads: number;
   /** POLYHEAD_ORT_OPTIMIZATION (disabled | basic | extended | all), default all. */
@@ -74,6 +78,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     bundleDir,
     models: (env.POLYHEAD_MODELS ?? defaultModel).split(',').map((name) => name.trim()).filter(Boolean),
     device: oneOf(env, 'POLYHEAD_DEVICE', ['auto', 'cpu', 'cuda'] as const, 'auto'),
+    precision: oneOf(env, 'POLYHEAD_PRECISION', ['auto', 'fp32', 'fp16'] as const, 'auto'),
+    cuda: {
+      maxBatchSize: integer(env, 'POLYHEAD_CUDA_MAX_BATCH_SIZE', 1024),
+      maxBatchTokens: integer(env, 'POLYHEAD_CUDA_MAX_BATCH_TOKENS', 32_768),
+      maxQueueTexts: integer(env, 'POLYHEAD_CUDA_MAX_QUEUE_TEXTS', 65_536),
+      maxQueueTokens: integer(env, 'POLYHEAD_CUDA_MAX_QUEUE_TOKENS', 2_097_152),
+      concurrentBatches: integer(env, 'POLYHEAD_CUDA_CONCURRENT_BATCHES', 2),
+    },
     ortThreads: integer(env, 'POLYHEAD_ORT_THREADS', 0),
     ortOptimization: oneOf(env, 'POLYHEAD_ORT_OPTIMIZATION', ['disabled', 'basic', 'extended', 'all'] as const, 'all'),
     maxBatchSize: integer(env, 'POLYHEAD_MAX_BATCH_SIZE', 64),

@@ -1,4 +1,5 @@
 // The HTTP surface: POST/GET /graphql (Apollo), GraphiQL on GET /graphql from a browser, health probes.
+import { setMaxListeners } from 'node:events';
 import type { Server } from 'node:http';
 import express from 'express';
 import cors from 'cors';
@@ -83,6 +84,7 @@ export async function createApp(options: AppOptions) {
       context: async ({ req, res }): Promise<RequestContext> => {
         // A client that goes away stops counting: its texts still waiting leave the queue.
         const disconnected = new AbortController();
+        setMaxListeners(0, disconnected.signal); // one listener per queued text of this request
         res.on('close', () => {
           if (!res.writableFinished) disconnected.abort(new Error('client disconnected'));
         });

@@ -13,6 +13,7 @@ import { Engine } from '../engine/engine.js';
 import { InferenceService } from '../serving/inference.service.js';
 import { ModelManager } from '../serving/model-manager.js';
 import { createApp } from './app.js';
+import { prepareRuntime } from './runtime.js';
 import { PolyheadMetrics } from './metrics.js';
 
 export interface RunningServer {
@@ -36,17 +37,11 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     await migrateDatabase(db);
     const registry = new RegistryService(db.prisma);
     const apiKeys = new ApiKeyService(db.prisma);
-    const provider = 'cpu';
-    const metrics = new PolyheadMetrics({ version: packageVersion, provider: () => provider, device: () => provider });
+    const runtime = await prepareRuntime(config, log);
+    const metrics = new PolyheadMetrics({ version: packageVersion, provider: () => runtime.provider, device: () => runtime.description });
     const engine = new Engine({
-      session: { executionProvider: provider, intraOpThreads: config.ortThreads, graphOptimization: config.ortOptimization },
-      scheduler: {
-        maxBatchSize: config.maxBatchSize,
-        maxBatchTokens: config.maxBatchTokens,
-        maxWaitMs: config.maxWaitMs,
-        maxQueueEntries: config.maxQueueTexts,
-        maxQueueTokens: config.maxQueueTokens,
-      },
+      session: runtime.session,
+      scheduler: runtime.scheduler,
       requestTimeoutMs: config.requestTimeoutMs,
       observer: metrics.observer,
     });
@@ -62,7 +57,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       databaseKind: db.kind,
       defaultModel: config.defaultModel,
       bundleRoots: config.bundleRoots,
-      device: () => provider,
+      device: () => runtime.description,
       loadedModels: () => engine.list().map((m) => ({ name: m.name, version: m.version, backbone: m.backbone, heads: m.heads.map((h) => h.name), provider: m.provider })),
       queueDepth: () => engine.depth().reduce((sum, d) => sum + d.entries, 0),
       totals: () => metrics.totals,
@@ -98,7 +93,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     });
     const port = (httpServer.address() as AddressInfo).port;
     const url = `http://localhost:${port}/graphql`;
-    log(`polyhead ${packageVersion} ready at ${url} (database: ${db.kind}, device: ${provider}, models: ${engine.list().map((m) => `${m.name} ${m.version}`).join(', ') || 'none'}, bootstrap admin key: ${config.apiKey ? 'set' : 'none'})`);
+    log(`polyhead ${packageVersion} ready at ${url} (database: ${db.kind}, device: ${runtime.description}, models: ${engine.list().map((m) => `${m.name} ${m.version}`).join(', ') || 'none'}, bootstrap admin key: ${config.apiKey ? 'set' : 'none'})`);
 
     let closing: Promise<void> | undefined;
     const close = () =>

@@ -1,7 +1,9 @@
 // The server and CLI as users run them: start, probes, `polyhead import`, restart, SIGTERM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
 import { tempDir, writeFixtureBundle } from '../helpers/bundle-fixture.js';
+import { sharedBundleDir } from '../helpers/server.js';
 import { runCli, spawnServer } from '../helpers/process.js';
 
 const browse = '{ model(name: "cli-imported") { name versions { version heads { name } backbone { name } } } }';
@@ -11,8 +13,8 @@ async function gql(url: string, query: string) {
   return (await response.json()) as { data?: any; errors?: any[] };
 }
 
-test('embedded database: probes answer, a CLI import survives a restart, SIGTERM drains and exits 0', async () => {
-  const env = { POLYHEAD_DATA_DIR: tempDir(), POLYHEAD_API_KEY: 'k' };
+test('embedded database: probes answer, a CLI import survives a restart, SIGTERM drains and exits 0', async (t) => {
+  const env = { POLYHEAD_DATA_DIR: tempDir(), POLYHEAD_API_KEY: 'k', POLYHEAD_BUNDLE_ROOTS: tmpdir(), POLYHEAD_BUNDLE_DIR: sharedBundleDir };
   const bundle = writeFixtureBundle(tempDir(), { name: 'cli-imported' });
 
   const imported = runCli(['import', bundle], env);
@@ -20,6 +22,7 @@ test('embedded database: probes answer, a CLI import survives a restart, SIGTERM
   assert.match(imported.stdout, /registered: cli-imported 1\.0\.0/);
 
   const first = await spawnServer(env);
+  t.after(() => first.child.kill('SIGKILL'));
   const base = first.url.replace(/\/graphql$/, '');
   assert.deepEqual(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' });
   const ready = await fetch(`${base}/readyz`);
@@ -40,6 +43,7 @@ test('embedded database: probes answer, a CLI import survives a restart, SIGTERM
   assert.equal(first.output().trim().split('\n').filter((line) => /ready at|stopped on/.test(line)).length, 2);
 
   const second = await spawnServer(env);
+  t.after(() => second.child.kill('SIGKILL'));
   assert.equal((await gql(second.url, browse)).data.model.versions[0].heads.length, 3, 'the registry survived the restart');
   assert.equal(await second.stop('SIGTERM'), 0);
 });

@@ -1,0 +1,47 @@
+// Where the backbone runs and with what settings: the device (auto/cpu/cuda), the precision (the fp16
+// backbone on CUDA, checked against fp32 before use), and batch/queue sizes that differ by device.
+import type { ServerConfig } from '../config.js';
+import { ensureDefaultBundle } from '../bundle/default-bundle.js';
+import { ensureFp16Backbone } from '../convert/fp16.js';
+import { selectDevice } from '../engine/device.js';
+import type { SessionOptions } from '../engine/onnx-runtime.js';
+import type { SchedulerOptions } from '../engine/scheduler.js';
+
+export interface Runtime {
+  provider: 'cpu' | 'cuda';
+  precision: 'fp32' | 'fp16';
+  /** e.g. "cpu" or "cuda (NVIDIA H100 80GB HBM3, fp16)" */
+  description: string;
+  session: SessionOptions;
+  scheduler: Partial<SchedulerOptions<never>>;
+}
+
+export async function prepareRuntime(config: ServerConfig, log: (line: string) => void): Promise<Runtime> {
+  const device = await selectDevice(config.device); // throws for POLYHEAD_DEVICE=cuda when CUDA cannot work
+  const provider = device.provider;
+  log(`device: ${provider}${device.gpuName ? ` (${device.gpuName})` : ''}: ${device.reason}`);
+  const session: SessionOptions = { executionProvider: provider, intraOpThreads: config.ortThreads, graphOptimization: config.ortOptimization };
+  if (config.precision === 'fp16' && provider !== 'cuda') throw new Error('POLYHEAD_PRECISION=fp16 needs the CUDA execution provider (POLYHEAD_DEVICE=cuda)');
+  if (provider === 'cuda' && config.precision !== 'fp32' && config.models.includes('default')) {
+    const fp16 = await ensureFp16Backbone(await ensureDefaultBundle(config.bundleDir, log), { check: session, log });
+    session.substitutes = new Map([[fp16.fp32File, fp16.fp16File]]);
+  }
+  const precision = session.substitutes ? 'fp16' : 'fp32';
+  // On CUDA a batch costs little more than its launch: bigger batches, deeper queues, two batches in flight.
+  const sizes = provider === 'cuda' ? config.cuda : { ...config, concurrentBatches: 1 };
+  return {
+    provider,
+    precision,
+    description: device.gpuName ? `${provider} (${device.gpuName}, ${precision})` : provider,
+    session,
+    scheduler: {
+      maxBatchSize: sizes.maxBatchSize,
+      maxBatchTokens: sizes.maxBatchTokens,
+      maxWaitMs: config.maxWaitMs,
+      maxQueueEntries: sizes.maxQueueTexts,
+      maxQueueTokens: sizes.maxQueueTokens,
+      maxConcurrentBatches: sizes.concurrentBatches,
+      batchOverheadTokens: provider === 'cuda' ? 4096 : 128,
+    },
+  };
+}
