@@ -1,5 +1,7 @@
 // polyhead <command>: registry work from the shell, against the database directly or a running server.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { createProgressBar } from '../training/progress.js';
 import { resolve } from 'node:path';
 import { readConfig } from '../config.js';
 import { PolyheadError } from '../errors.js';
@@ -14,7 +16,11 @@ const usage = `usage:
   polyhead keys create --name NAME --scopes read,write,train,admin
       Creates an API key and prints it once (only a scrypt hash is stored).
   polyhead keys list
-  polyhead keys revoke <id>`;
+  polyhead keys revoke <id>
+  polyhead train --model M --head H --task classification|token_classification --labels a,b[,c]
+                 --examples examples.jsonl [--server URL] [--api-key KEY] [--no-load]
+      Trains a new head on a running server (trainHead), showing progress until it is served.
+      JSONL lines: {"text": "...", "label": "a"} or {"text": "...", "entities": [{"start": 0, "end": 5, "label": "PER"}]}`;
 
 async function main(argv: string[]) {
   const { positionals, values } = parseArgs({
@@ -25,12 +31,19 @@ async function main(argv: string[]) {
       'api-key': { type: 'string' },
       name: { type: 'string' },
       scopes: { type: 'string' },
+      model: { type: 'string' },
+      head: { type: 'string' },
+      task: { type: 'string' },
+      labels: { type: 'string' },
+      examples: { type: 'string' },
+      'no-load': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) return void console.log(usage);
   if (command === 'keys') return keys(rest, values);
+  if (command === 'train') return train(values);
   if (command !== 'import' || rest.length !== 1) throw new UsageError(`unknown command or arguments: ${argv.join(' ')}`);
   const folder = resolve(rest[0]!);
   const result = values.server
@@ -74,18 +87,56 @@ async function keys(args: string[], options: { name?: string; scopes?: string })
 }
 
 async function importOverGraphQL(server: string, folder: string, apiKey?: string) {
+  const data = await graphql(server, 'mutation($path: String!) { importBundle(path: $path) { created model { name } version { version } } }', { path: folder }, apiKey);
+  const r = data.importBundle;
+  return { model: r.model.name as string, version: r.version.version as string, created: r.created as boolean };
+}
+
+async function train(options: Record<string, string | boolean | undefined>) {
+  for (const name of ['model', 'head', 'task', 'labels', 'examples']) if (!options[name]) throw new UsageError(`train needs --${name}`);
+  const server = String(options.server ?? 'http://localhost:4000/graphql');
+  const examples = readFileSync(String(options.examples), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line, i) => {
+      try {
+        return JSON.parse(line) as unknown;
+      } catch {
+        throw new UsageError(`${options.examples}:${i + 1}: not JSON`);
+      }
+    });
+  const call = (query: string, variables: object) => graphql(server, query, variables, (options['api-key'] as string | undefined) ?? process.env.POLYHEAD_API_KEY);
+  const started = await call(
+    'mutation($m: String!, $h: String!, $t: TaskKind!, $l: [String!]!, $e: [TrainingExampleInput!], $load: Boolean!) { trainHead(model: $m, head: $h, task: $t, labels: $l, examples: $e, load: $load) { id } }',
+    { m: options.model, h: options.head, t: String(options.task).toUpperCase(), l: String(options.labels).split(','), e: examples, load: !options['no-load'] },
+  );
+  const id = started.trainHead.id as string;
+  const bar = createProgressBar(`training ${options.head}`);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const { trainingJob: job } = await call('query($id: ID!) { trainingJob(id: $id) { status phase progress epoch loss error version metrics { metric value split samples } } }', { id });
+    bar.update(Math.round(job.progress * 100), 100, `${job.phase}${job.epoch ? ` epoch ${job.epoch}` : ''}${job.loss ? ` loss ${job.loss.toFixed(3)}` : ''}`);
+    if (job.status === 'FAILED') throw new Error(`training failed: ${job.error}`);
+    if (job.status === 'SUCCEEDED') {
+      bar.finish('done');
+      for (const m of job.metrics) console.log(`${m.metric} on ${m.samples} held-out ${m.split} examples: ${m.value.toFixed(4)}`);
+      console.log(`registered ${options.model} ${job.version}${options['no-load'] ? '' : ' and now serving it'}`);
+      return;
+    }
+  }
+}
+
+async function graphql(server: string, query: string, variables: object, apiKey?: string) {
   const response = await fetch(server, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-    body: JSON.stringify({
-      query: 'mutation($path: String!) { importBundle(path: $path) { created model { name } version { version } } }',
-      variables: { path: folder },
-    }),
+    body: JSON.stringify({ query, variables }),
   });
-  const body = (await response.json()) as { data?: { importBundle: { created: boolean; model: { name: string }; version: { version: string } } }; errors?: Array<{ message: string; extensions?: { code?: string } }> };
-  if (body.errors?.length) throw new Error(body.errors.map((e) => `${e.extensions?.code ?? 'ERROR'}: ${e.message}`).join('\n'));
-  const r = body.data!.importBundle;
-  return { model: r.model.name, version: r.version.version, created: r.created };
+  const body = (await response.json()) as { data?: any; errors?: Array<{ message: string; extensions?: { code?: string; problems?: string[] } }> };
+  if (body.errors?.length) {
+    throw new Error(body.errors.map((e) => `${e.extensions?.code ?? 'ERROR'}: ${e.message}${(e.extensions?.problems ?? []).map((p) => `\n  - ${p}`).join('')}`).join('\n'));
+  }
+  return body.data;
 }
 
 class UsageError extends Error {}

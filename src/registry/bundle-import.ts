@@ -49,9 +49,17 @@ export async function readBundle(path: string): Promise<LoadedBundle> {
   }
 }
 
-export async function importBundle(prisma: PrismaClient, path: string): Promise<ImportResult> {
+/** Labelled examples to store with a dataset the bundle declares (when the registry creates it). */
+export interface StoredExample {
+  split: string;
+  text: string;
+  label?: string;
+  entities?: Array<{ start: number; end: number; label: string }>;
+}
+
+export async function importBundle(prisma: PrismaClient, path: string, examples: Record<string, StoredExample[]> = {}): Promise<ImportResult> {
   const bundle = await readBundle(path);
-  return prisma.$transaction((tx) => registerBundle(tx, bundle), { timeout: 30_000 });
+  return prisma.$transaction((tx) => registerBundle(tx, bundle, examples), { timeout: 60_000 });
 }
 
 const taskEnum = {
@@ -62,7 +70,7 @@ const taskEnum = {
 } as const;
 const roleEnum = { training: 'TRAINING', validation: 'VALIDATION', evaluation: 'EVALUATION' } as const;
 
-async function registerBundle(tx: Tx, bundle: LoadedBundle): Promise<ImportResult> {
+async function registerBundle(tx: Tx, bundle: LoadedBundle, examples: Record<string, StoredExample[]>): Promise<ImportResult> {
   const { manifest } = bundle;
   const sha = new Map(bundle.files.map((f) => [f.path, f.sha256]));
   const model = await tx.model.upsert({
@@ -101,7 +109,16 @@ async function registerBundle(tx: Tx, bundle: LoadedBundle): Promise<ImportResul
   });
 
   const datasetIds = new Map<string, number>();
-  for (const dataset of manifest.datasets) datasetIds.set(dataset.name, await findOrCreateDataset(tx, dataset));
+  for (const dataset of manifest.datasets) {
+    const { id, created } = await findOrCreateDataset(tx, dataset);
+    datasetIds.set(dataset.name, id);
+    const stored = examples[dataset.name];
+    if (created && stored?.length) {
+      await tx.datasetExample.createMany({
+        data: stored.map((e) => ({ datasetId: id, split: e.split, text: e.text, label: e.label ?? null, entities: e.entities ?? undefined })),
+      });
+    }
+  }
 
   const headIds = new Map<string, number>();
   for (const head of manifest.heads) {
@@ -184,18 +201,18 @@ async function findOrCreateBackbone(tx: Tx, manifest: BundleManifest, fileSha256
   });
 }
 
-async function findOrCreateDataset(tx: Tx, d: BundleManifest['datasets'][number]): Promise<number> {
+async function findOrCreateDataset(tx: Tx, d: BundleManifest['datasets'][number]): Promise<{ id: number; created: boolean }> {
   const existing = await tx.dataset.findUnique({ where: { name: d.name } });
   if (existing) {
     if (existing.size !== d.size || existing.source !== d.source || existing.license !== d.license) {
       throw new PolyheadError('BUNDLE_CONFLICT', `dataset ${d.name} is already registered with a different source, licence or size`);
     }
-    return existing.id;
+    return { id: existing.id, created: false };
   }
   const created = await tx.dataset.create({
     data: { name: d.name, source: d.source, license: d.license, size: d.size, splits: d.splits, description: d.description },
   });
-  return created.id;
+  return { id: created.id, created: true };
 }
 
 async function findOrCreateLabelSet(tx: Tx, labels: string[]): Promise<number> {

@@ -1,7 +1,7 @@
 // Registry reads and writes that the GraphQL layer (and the CLI) need, in registry terms.
 import { PolyheadError } from '../errors.js';
 import type { PrismaClient, Model, ModelVersion, TaskKind } from '../generated/prisma/client.js';
-import { importBundle, type ImportResult } from './bundle-import.js';
+import { importBundle, type ImportResult, type StoredExample } from './bundle-import.js';
 
 export interface ModelPage {
   models: Model[];
@@ -70,8 +70,8 @@ export class RegistryService {
     return version;
   }
 
-  importBundle(path: string): Promise<ImportResult> {
-    return importBundle(this.prisma, path);
+  importBundle(path: string, examples?: Record<string, StoredExample[]>): Promise<ImportResult> {
+    return importBundle(this.prisma, path, examples);
   }
 
   async setAlias(modelName: string, alias: string, version: string): Promise<ModelVersion> {

@@ -9,6 +9,7 @@ import type DataLoader from 'dataloader';
 import type { TextResult } from '../engine/serving-model.js';
 import type { InferenceKey, InferenceService, RequestTiming } from '../serving/inference.service.js';
 import type { ModelManager } from '../serving/model-manager.js';
+import type { TrainingJobs } from '../serving/training-jobs.js';
 import type { LoadedModel } from '../schema/server.type.js';
 
 export interface ServerState {
@@ -36,6 +37,7 @@ export interface RequestContext {
   inference: InferenceService;
   inferenceLoader: DataLoader<InferenceKey, TextResult, string>;
   models: ModelManager;
+  training: TrainingJobs;
   timing: RequestTiming;
 }
 

@@ -8,6 +8,7 @@ import { ServerResolver } from '../resolvers/server.resolver.js';
 import { InferenceResolver, TextAnalysisResolver } from '../resolvers/inference.resolver.js';
 import { ModelLoadingResolver } from '../resolvers/model-loading.resolver.js';
 import { ApiKeyResolver } from '../resolvers/api-key.resolver.js';
+import { TrainingResolver } from '../resolvers/training.resolver.js';
 import {
   AliasLineageResolver,
   BackboneLineageResolver,
@@ -24,6 +25,7 @@ export const resolvers = [
   TextAnalysisResolver,
   ModelLoadingResolver,
   ApiKeyResolver,
+  TrainingResolver,
   RegistryResolver,
   ServerResolver,
   ModelLineageResolver,

@@ -16,6 +16,7 @@ import type { ApiKeyService } from '../auth/api-keys.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { InferenceService } from '../serving/inference.service.js';
 import type { ModelManager } from '../serving/model-manager.js';
+import type { TrainingJobs } from '../serving/training-jobs.js';
 import { graphiqlPage } from './graphiql.js';
 import { observabilityPlugin } from './observability.plugin.js';
 import { guardPlugin } from './guard.plugin.js';
@@ -28,6 +29,7 @@ export interface AppOptions {
   registry: RegistryService;
   inference: InferenceService;
   models: ModelManager;
+  training: TrainingJobs;
   metrics: PolyheadMetrics;
   state: ServerState;
   authenticator: Authenticator;
@@ -99,6 +101,7 @@ export async function createApp(options: AppOptions) {
           inference: options.inference,
           inferenceLoader: options.inference.createLoader(disconnected.signal, timing),
           models: options.models,
+          training: options.training,
           timing,
         };
       },

@@ -12,6 +12,7 @@ import { Authenticator } from '../auth/authenticator.js';
 import { Engine } from '../engine/engine.js';
 import { InferenceService } from '../serving/inference.service.js';
 import { ModelManager } from '../serving/model-manager.js';
+import { TrainingJobs } from '../serving/training-jobs.js';
 import { createApp } from './app.js';
 import { prepareRuntime } from './runtime.js';
 import { PolyheadMetrics } from './metrics.js';
@@ -69,6 +70,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       registry,
       inference,
       models,
+      training: new TrainingJobs({ engine, models, registry, bundleDir: config.bundleDir, log }),
       metrics,
       state,
       apiKeys,

@@ -51,3 +51,13 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv) {
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
+
+/** Like runCli, without blocking this process (needed when the server the CLI talks to runs in this process). */
+export function runCliAsync(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(packageRoot, 'bin/polyhead.js'), ...args], { env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  return new Promise((resolve) => child.once('close', (status) => resolve({ status, stdout, stderr })));
+}
