@@ -51,6 +51,12 @@ export function toPolyheadError(error: unknown): PolyheadError | undefined {
     }
     return new PolyheadError(error.code as ErrorCode, error.message, details);
   }
+  if (isDatabaseUnavailable(error)) {
+    // The client learns that the registry is down, not where it lives (the host stays in /readyz).
+    return new PolyheadError('REGISTRY_UNAVAILABLE', 'the model registry database is unreachable; inference keeps serving, retry registry requests later', {
+      retryAfter: 5,
+    });
+  }
   return undefined;
 }
 
@@ -78,4 +84,31 @@ export function formatError(development: boolean) {
     if (development) return formatted;
     return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
   };
+}
+
+// What a lost database looks like by the time it reaches a resolver. Prisma wraps the driver adapter's
+// error: P1001 "Can't reach database server" (adapter kind DatabaseNotReachable, from ECONNREFUSED),
+// P2010 with the PostgreSQL code 57P01 for a query cut off by a fast shutdown, kinds ConnectionClosed and
+// SocketTimeout for ECONNRESET and ETIMEDOUT; node-postgres throws bare errno errors and "Connection
+// terminated" messages. Anything else (a constraint, a bad query) stays what it is.
+const unavailablePrismaCodes = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
+const unavailableAdapterKinds = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+const unavailableErrnos = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const unavailableMessages = /Can't reach database server|Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|terminating connection due to administrator command|the database system is (?:shutting down|starting up)|Server has closed the connection/i;
+
+/** True for errors that mean the registry database cannot be reached now (and may come back). */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (!error || typeof error !== 'object' || depth > 4) return false;
+  const e = error as { code?: unknown; message?: unknown; kind?: unknown; originalCode?: unknown; meta?: { driverAdapterError?: { cause?: unknown } }; cause?: unknown };
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  if (code && (unavailablePrismaCodes.has(code) || unavailableErrnos.has(code) || isConnectionSqlState(code))) return true;
+  if (typeof e.kind === 'string' && unavailableAdapterKinds.has(e.kind)) return true;
+  if (typeof e.originalCode === 'string' && isConnectionSqlState(e.originalCode)) return true;
+  if (typeof e.message === 'string' && unavailableMessages.test(e.message)) return true;
+  return isDatabaseUnavailable(e.meta?.driverAdapterError?.cause, depth + 1) || isDatabaseUnavailable(e.cause, depth + 1);
+}
+
+/** SQLSTATE class 08 (connection exception), 57P01-57P03 (shutdown, crash, not yet accepting), 53300 (too many connections). */
+function isConnectionSqlState(code: string): boolean {
+  return /^08[0-9A-Z]{3}$/.test(code) || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300';
 }

@@ -1,7 +1,10 @@
-// The only module that imports onnxruntime-node: sessions, tensors and execution providers.
+// The onnxruntime layer: sessions (run in a worker thread, see onnx-worker.ts), tensors, execution providers.
+// With onnx-worker.ts, the only code that imports onnxruntime-node.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import type { WorkerReply, WorkerRequest, WorkerTensor } from './onnx-worker.js';
 
 export type ExecutionProviderName = 'cpu' | 'cuda';
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
@@ -24,12 +27,64 @@ export interface SessionOptions {
 
 export const defaultSessionOptions: SessionOptions = { executionProvider: 'cpu', intraOpThreads: 0, graphOptimization: 'all' };
 
-export type Feeds = Record<string, ort.Tensor>;
+export type Tensor = WorkerTensor;
+export type Feeds = Record<string, Tensor>;
 
-/** A loaded ONNX model: named inputs and outputs, run with only the outputs wanted. */
+/**
+ * Hosts every session in one worker thread (src/engine/onnx-worker.ts) and forwards calls to it. The worker
+ * holds the process open only while calls are in flight.
+ */
+class WorkerHost {
+  private worker?: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (reply: WorkerReply & { ok: true }) => void; reject: (error: Error) => void }>();
+
+  call(request: DistributiveOmit<WorkerRequest, 'id'>, transfer: ArrayBuffer[] = []): Promise<WorkerReply & { ok: true }> {
+    const worker = this.start();
+    const id = this.nextId++;
+    if (this.pending.size === 0) worker.ref();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ ...request, id }, transfer);
+    });
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    // Tests run the TypeScript sources through a loader that the worker inherits; the build runs .js.
+    const entry = new URL(import.meta.url.endsWith('.ts') ? './onnx-worker.ts' : './onnx-worker.js', import.meta.url);
+    const worker = new Worker(entry);
+    worker.unref();
+    worker.on('message', (reply: WorkerReply) => {
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) worker.unref();
+      if (reply.ok) waiter.resolve(reply);
+      else waiter.reject(new Error(reply.error));
+    });
+    const fail = (error: Error) => {
+      for (const waiter of this.pending.values()) waiter.reject(new Error(`the onnxruntime worker stopped: ${error.message}`));
+      this.pending.clear();
+      this.worker = undefined; // the next call starts a new worker (its sessions must be loaded again)
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+const host = new WorkerHost();
+
+/** A loaded ONNX model: named inputs and outputs, run with only the outputs wanted (in the worker thread). */
 export class OnnxSession {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly id: number,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
     readonly provider: ExecutionProviderName,
     /** The file loaded (after `substitutes`); undefined when loaded from bytes. */
     readonly file?: string,
@@ -37,37 +92,24 @@ export class OnnxSession {
 
   static async load(path: string, options: SessionOptions = defaultSessionOptions): Promise<OnnxSession> {
     const file = options.substitutes?.get(path) ?? path;
-    const session = await ort.InferenceSession.create(file, sessionCreateOptions(options));
-    return new OnnxSession(session, options.executionProvider, file);
+    const reply = await host.call({ kind: 'load', source: file, options: sessionCreateOptions(options) });
+    return new OnnxSession(reply.session!, reply.inputNames!, reply.outputNames!, options.executionProvider, file);
   }
 
   /** Loads a model from its serialized bytes (e.g. a graph built in memory by OnnxGraphBuilder). */
   static async fromBytes(bytes: Uint8Array, options: SessionOptions = defaultSessionOptions): Promise<OnnxSession> {
-    const session = await ort.InferenceSession.create(bytes, sessionCreateOptions(options));
-    return new OnnxSession(session, options.executionProvider);
+    const reply = await host.call({ kind: 'load', source: bytes, options: sessionCreateOptions(options) });
+    return new OnnxSession(reply.session!, reply.inputNames!, reply.outputNames!, options.executionProvider);
   }
 
-  get inputNames(): readonly string[] {
-    return this.session.inputNames;
-  }
-
-  get outputNames(): readonly string[] {
-    return this.session.outputNames;
-  }
-
-  /** Runs the model and returns the requested outputs' data and dims. */
+  /** Runs the model and returns the requested outputs' data and dims. The feeds are copied, never moved. */
   async run(feeds: Feeds, outputs: readonly string[]): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
-    const results = await this.session.run(feeds, [...outputs]);
-    const out: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
-    for (const name of outputs) {
-      const tensor = results[name]!;
-      out[name] = { data: tensor.data as Float32Array, dims: tensor.dims };
-    }
-    return out;
+    const reply = await host.call({ kind: 'run', session: this.id, feeds, outputs: [...outputs] });
+    return reply.results!;
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    await host.call({ kind: 'release', session: this.id });
   }
 }
 
@@ -118,10 +160,10 @@ export function onnxRuntimeInstall(): { version: string; binaryDir: string } {
   return { version, binaryDir: join(dirname(packageJson), 'bin', 'napi-v6', process.platform, process.arch) };
 }
 
-export function int64Tensor(data: BigInt64Array, dims: readonly number[]): ort.Tensor {
-  return new ort.Tensor('int64', data, dims);
+export function int64Tensor(data: BigInt64Array, dims: readonly number[]): Tensor {
+  return { type: 'int64', data, dims };
 }
 
-export function float32Tensor(data: Float32Array, dims: readonly number[]): ort.Tensor {
-  return new ort.Tensor('float32', data, dims);
+export function float32Tensor(data: Float32Array, dims: readonly number[]): Tensor {
+  return { type: 'float32', data, dims };
 }

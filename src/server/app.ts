@@ -80,7 +80,7 @@ export async function createApp(options: AppOptions) {
   const { corsOrigins } = options.config;
   app.use(
     '/graphql',
-    cors(corsOrigins.includes('*') ? { origin: true } : { origin: corsOrigins.length ? corsOrigins : false }),
+    ...(corsOrigins.length ? [cors({ origin: corsOrigins.includes('*') ? true : corsOrigins })] : []),
     express.json({ limit: options.config.maxBodyBytes }),
     expressMiddleware(apollo, {
       context: async ({ req, res }): Promise<RequestContext> => {

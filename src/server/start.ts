@@ -76,17 +76,26 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       apiKeys,
       authenticator: new Authenticator(apiKeys, config.apiKey),
       config,
-      readiness: async () => ({
-        database: await db.sql.query('SELECT 1').then(
+      // A probe must answer quickly whatever the database does: each database check gets 2 s. While the
+      // database is away inference keeps serving, the probe says "unreachable: ..." (503) and turns ready
+      // again by itself once a check gets through (the pools reconnect on their next checkout).
+      readiness: async () => {
+        const within = <T,>(work: Promise<T>) =>
+          Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 2000 ms')), 2_000).unref())]);
+        const database = await within(db.sql.query('SELECT 1')).then(
           () => true as const,
-          (error: Error) => `unreachable: ${error.message}`,
-        ),
-        migrations: await isMigrated(db).then(
-          (done) => done || 'pending',
-          () => 'unknown',
-        ),
-        models: config.models.every((name) => engine.list().some((m) => m.name === name)) || `not loaded: ${config.models.filter((n) => !engine.list().some((m) => m.name === n)).join(', ')}`,
-      }),
+          (error: Error) => `unreachable: ${error.message || (error as NodeJS.ErrnoException).code || 'unknown error'}`,
+        );
+        const migrations =
+          database === true
+            ? await within(isMigrated(db)).then(
+                (done) => done || 'pending',
+                () => 'unknown',
+              )
+            : 'unknown';
+        const missing = config.models.filter((name) => !engine.list().some((m) => m.name === name));
+        return { database, migrations, models: missing.length === 0 || `not loaded: ${missing.join(', ')}` };
+      },
     });
     httpServer.on('request', app);
     await new Promise<void>((resolve, reject) => {

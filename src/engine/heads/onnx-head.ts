@@ -1,7 +1,7 @@
 // Feeding a head's ONNX session: a head reads `pooled` [n, hidden] or `token_states` [n, tokens, hidden]
 // (+ `attention_mask` [n, tokens] when it declares one) and returns `logits` (its first output).
 import type { BackboneOutput } from '../backbone.js';
-import { OnnxSession, float32Tensor, int64Tensor, type SessionOptions } from '../onnx-runtime.js';
+import { OnnxSession, float32Tensor, int64Tensor, type Feeds, type SessionOptions } from '../onnx-runtime.js';
 import { gatherPooled, gatherTokenStates } from './features.js';
 import type { HeadRow, HeadSpec } from './head.js';
 
@@ -31,7 +31,7 @@ export class OnnxHeadSession {
       return (await this.session.run({ pooled: float32Tensor(pooled, [rows.length, features.hidden]) }, [output]))[output]!;
     }
     const { states, mask } = gatherTokenStates(features, rows);
-    const feeds = { token_states: float32Tensor(states, [rows.length, features.tokens, features.hidden]) } as Record<string, ReturnType<typeof float32Tensor>>;
+    const feeds: Feeds = { token_states: float32Tensor(states, [rows.length, features.tokens, features.hidden]) };
     if (this.session.inputNames.includes('attention_mask')) feeds.attention_mask = int64Tensor(mask, [rows.length, features.tokens]);
     return (await this.session.run(feeds, [output]))[output]!;
   }
