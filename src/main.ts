@@ -3,7 +3,6 @@ import { readConfig } from './config.js';
 import { startPolyhead } from './server/start.js';
 
 const config = readConfig();
-const started = Date.now();
 try {
   const server = await startPolyhead(config);
   const stop = async (signal: string) => {
@@ -14,7 +13,6 @@ try {
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
-  if (config.logLevel !== 'silent') console.log(`polyhead started in ${Date.now() - started} ms`);
 } catch (error) {
   console.error(`polyhead failed to start: ${(error as Error).message}`);
   process.exit(1);

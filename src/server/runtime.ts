@@ -12,6 +12,8 @@ export interface Runtime {
   precision: 'fp32' | 'fp16';
   /** e.g. "cpu" or "cuda (NVIDIA H100 80GB HBM3, fp16)" */
   description: string;
+  /** Why this device was chosen (for the start-up line). */
+  reason: string;
   session: SessionOptions;
   scheduler: Partial<SchedulerOptions<never>>;
 }
@@ -19,7 +21,6 @@ export interface Runtime {
 export async function prepareRuntime(config: ServerConfig, log: (line: string) => void): Promise<Runtime> {
   const device = await selectDevice(config.device); // throws for POLYHEAD_DEVICE=cuda when CUDA cannot work
   const provider = device.provider;
-  log(`device: ${provider}${device.gpuName ? ` (${device.gpuName})` : ''}: ${device.reason}`);
   const session: SessionOptions = { executionProvider: provider, intraOpThreads: config.ortThreads, graphOptimization: config.ortOptimization };
   if (config.precision === 'fp16' && provider !== 'cuda') throw new Error('POLYHEAD_PRECISION=fp16 needs the CUDA execution provider (POLYHEAD_DEVICE=cuda)');
   if (provider === 'cuda' && config.precision !== 'fp32' && config.models.includes('default')) {
@@ -33,6 +34,7 @@ export async function prepareRuntime(config: ServerConfig, log: (line: string) =
     provider,
     precision,
     description: device.gpuName ? `${provider} (${device.gpuName}, ${precision})` : provider,
+    reason: device.reason,
     session,
     scheduler: {
       maxBatchSize: sizes.maxBatchSize,

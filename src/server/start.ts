@@ -31,14 +31,16 @@ export interface StartOptions {
 }
 
 export async function startPolyhead(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+  const started = Date.now();
   const log = options.log ?? (config.logLevel === 'silent' ? () => {} : (line: string) => console.log(line));
+  const quiet = () => {}; // start-up says one line; the steps before it stay silent
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, onQuery: options.onQuery });
   const closers: Array<() => Promise<void>> = [];
   try {
     await migrateDatabase(db);
     const registry = new RegistryService(db.prisma);
     const apiKeys = new ApiKeyService(db.prisma);
-    const runtime = await prepareRuntime(config, log);
+    const runtime = await prepareRuntime(config, quiet);
     const metrics = new PolyheadMetrics({ version: packageVersion, provider: () => runtime.provider, device: () => runtime.description });
     const engine = new Engine({
       session: runtime.session,
@@ -48,9 +50,10 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     });
     metrics.attach(engine);
     const models = new ModelManager(engine, registry, log);
+    const startupModels = new ModelManager(engine, registry, quiet);
     closers.push(() => engine.close());
-    if (config.models.includes('default')) await models.registerDefaultBundle(config.bundleDir);
-    for (const name of config.models) await models.load(name);
+    if (config.models.includes('default')) await startupModels.registerDefaultBundle(config.bundleDir);
+    for (const name of config.models) await startupModels.load(name);
     const inference = new InferenceService(engine, { maxTexts: config.maxTexts, maxTextChars: config.maxTextChars }, config.defaultModel);
     const state: ServerState = {
       version: packageVersion,
@@ -104,7 +107,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     });
     const port = (httpServer.address() as AddressInfo).port;
     const url = `http://localhost:${port}/graphql`;
-    log(`polyhead ${packageVersion} ready at ${url} (database: ${db.kind}, device: ${runtime.description}, models: ${engine.list().map((m) => `${m.name} ${m.version}`).join(', ') || 'none'}, bootstrap admin key: ${config.apiKey ? 'set' : 'none'})`);
+    log(`polyhead ${packageVersion} ready at ${url} in ${Date.now() - started} ms (database: ${db.kind}, device: ${runtime.description}: ${runtime.reason}, models: ${engine.list().map((m) => `${m.name} ${m.version}`).join(', ') || 'none'}, bootstrap admin key: ${config.apiKey ? 'set' : 'none'})`);
 
     let closing: Promise<void> | undefined;
     const close = () =>
