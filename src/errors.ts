@@ -49,7 +49,7 @@ export function toPolyheadError(error: unknown): PolyheadError | undefined {
       details.retryAfter = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
       details.retryAfterMs = Math.ceil(error.retryAfterMs);
     }
-    return new PolyheadError(error.code as ErrorCode, error.message, details);
+    return new PolyheadError(error.code as ErrorCode, withoutPaths(error.message), details);
   }
   if (isDatabaseUnavailable(error)) {
     // The client learns that the registry is down, not where it lives (the host stays in /readyz).
@@ -84,6 +84,15 @@ export function formatError(development: boolean) {
     if (development) return formatted;
     return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
   };
+}
+
+/**
+ * Engine messages quote what onnxruntime and the file system said, e.g. "Load model from /srv/data/bundles/
+ * m-1.0.0/heads/topic.onnx failed". Where the server keeps its folders is its own business: an absolute
+ * path keeps only its name inside the bundle ("heads/topic.onnx", "backbone.onnx").
+ */
+export function withoutPaths(message: string): string {
+  return message.replace(/(?<![\w.:/])\/(?:[^\s/'"`:,()]+\/)+([^\s/'"`:,()]+)/g, (path, file: string) => /\/((?:heads\/)?[^/]+)$/.exec(path)?.[1] ?? file);
 }
 
 // What a lost database looks like by the time it reaches a resolver. Prisma wraps the driver adapter's

@@ -31,7 +31,9 @@ export class Authenticator {
     const id = hashed.toString('hex');
     const cached = this.cache.get(id);
     if (cached && cached.until > Date.now()) return cached.principal;
-    const scopes = await this.keys.verify(token).catch(() => null);
+    let failed = false;
+    const scopes = await this.keys.verify(token).catch(() => ((failed = true), null));
+    if (failed) return anonymous; // the registry is unreachable: do not remember this answer
     const principal = scopes ? { scopes: new Set(scopes) } : anonymous;
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(id, { principal, until: Date.now() + cacheMs });

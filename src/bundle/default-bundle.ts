@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { convertUseLite, defaultUseLiteModelDir } from '../convert/convert-use-lite.js';
 import { writeUseLiteTokenizerJson } from '../convert/write-tokenizer-json.js';
 import { packageRoot } from '../paths.js';
-import { sha256File } from './files.js';
+import { removeStaleTemporaries, sha256File } from './files.js';
 import { parseBundleManifest } from './manifest.js';
 
 export const defaultModelSource = join(packageRoot, 'models', 'default');
@@ -26,6 +26,7 @@ export async function ensureDefaultBundle(bundlesDir: string, log: (line: string
   const expected = JSON.parse(await readFile(join(defaultModelSource, 'generated-files.json'), 'utf8')) as Record<string, string>;
   const dir = join(bundlesDir, `${manifest.name}-${manifest.version}`);
   await mkdir(join(dir, 'heads'), { recursive: true });
+  await Promise.all([removeStaleTemporaries(dir), removeStaleTemporaries(join(dir, 'heads'))]);
 
   for (const [file, generate] of Object.entries(generatedFiles)) {
     const target = join(dir, file);

@@ -1,7 +1,7 @@
 // Reading a bundle folder safely: every file named by the manifest must be a regular file inside it.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { join, relative, isAbsolute } from 'node:path';
 
 export interface HashedFile {
@@ -62,3 +62,24 @@ export async function resolveUnderRoots(path: string, roots: readonly string[]):
 }
 
 export class OutsideRootsError extends Error {}
+
+/**
+ * Removes temporary entries (`name.tmp-<pid>`, `name.<pid>.tmp`) that a process killed mid-write left in
+ * `dir`, when that process is gone. Final names are only ever created by rename, so they are never partial.
+ */
+export async function removeStaleTemporaries(dir: string): Promise<void> {
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  for (const name of entries) {
+    const pid = Number(/\.tmp-(\d+)$/.exec(name)?.[1] ?? /\.(\d+)\.tmp$/.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !isProcessAlive(pid)) await rm(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -6,6 +6,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
+import { isProcessAlive } from '../bundle/files.js';
 import { PrismaClient } from '../generated/prisma/client.js';
 import { applyMigrations, appliedMigrations, pgliteExecutor, pgPoolExecutor, readMigrations, type SqlExecutor } from './migrate.js';
 
@@ -97,7 +98,7 @@ function lockDataDir(dataDir: string): () => void {
   const lockFile = join(dataDir, 'pglite.lock');
   if (existsSync(lockFile)) {
     const pid = Number(readFileSync(lockFile, 'utf8'));
-    if (pid && pid !== process.pid && isAlive(pid)) {
+    if (pid && pid !== process.pid && isProcessAlive(pid)) {
       throw new DatabaseLockedError(
         `the embedded database in ${dataDir} is in use by process ${pid} (a running server?); ` +
           'stop it, or talk to it over GraphQL (polyhead import --server URL)',
@@ -106,13 +107,4 @@ function lockDataDir(dataDir: string): () => void {
   }
   writeFileSync(lockFile, String(process.pid));
   return () => rmSync(lockFile, { force: true });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -34,7 +34,7 @@ export interface AppOptions {
   state: ServerState;
   authenticator: Authenticator;
   apiKeys: ApiKeyService;
-  config: Pick<ServerConfig, 'development' | 'maxBodyBytes' | 'queryLimits' | 'requireReadKey' | 'introspection' | 'graphiql' | 'corsOrigins'>;
+  config: Pick<ServerConfig, 'development' | 'maxBodyBytes' | 'queryLimits' | 'requireReadKey' | 'introspection' | 'graphiql' | 'corsOrigins' | 'shutdownTimeoutMs'>;
   /** Answers /readyz: each check true when fine, else a short reason. */
   readiness: () => Promise<Record<string, true | string>>;
 }
@@ -49,7 +49,8 @@ export async function createApp(options: AppOptions) {
     // main.ts owns signals: it drains, closes the database and exits 0 (Apollo's handler would re-kill).
     stopOnTerminationSignals: false,
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer: options.httpServer }),
+      // Apollo's drain has its own 10 s cut-off; ours is POLYHEAD_SHUTDOWN_TIMEOUT_MS.
+      ApolloServerPluginDrainHttpServer({ httpServer: options.httpServer, stopGracePeriodMillis: options.config.shutdownTimeoutMs }),
       ApolloServerPluginLandingPageDisabled(),
       observabilityPlugin(options.metrics),
       guardPlugin(options.schema, options.config.queryLimits, options.config.requireReadKey),

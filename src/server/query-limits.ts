@@ -51,8 +51,10 @@ interface Walk {
 
 export function checkOperation(schema: GraphQLSchema, operation: OperationDefinitionNode, fragments: Record<string, FragmentDefinitionNode>, variables: Record<string, unknown>, limits: QueryLimits): { cost: number } {
   const root = operation.operation === 'mutation' ? schema.getMutationType() : operation.operation === 'subscription' ? schema.getSubscriptionType() : schema.getQueryType();
+  // Validation lets `subscription { ... }` through when the schema has no such root; execution would refuse it.
+  if (!root) throw new PolyheadError('BAD_USER_INPUT', `this server has no ${operation.operation} operations`);
   const walk: Walk = { schema, fragments, variables, fields: 0, aliases: 0, depth: 0 };
-  const cost = selectionCost(walk, root!, operation.selectionSet, 1, new Set());
+  const cost = selectionCost(walk, root, operation.selectionSet, 1, new Set());
   const over = (what: string, value: number, limit: number, name: string) => {
     if (value > limit) throw new PolyheadError('BAD_USER_INPUT', `${what} ${value} is over the limit of ${limit} (${name})`, { limit, value });
   };

@@ -1,6 +1,7 @@
 // Puts registry versions into the engine: resolves a model name to a version, checks the files on disk are
 // the ones registered (sha256), loads and warms it, and only then lets it serve. Also builds and registers
 // the built-in default model on first start.
+import { join } from 'node:path';
 import { ensureDefaultBundle } from '../bundle/default-bundle.js';
 import { sha256File, resolveInside } from '../bundle/files.js';
 import type { Engine, LoadedModelInfo } from '../engine/engine.js';
@@ -19,6 +20,8 @@ export class ModelManager {
     const version = await this.registry.resolveVersion(name, ref);
     const files = await this.registry.prisma.bundleFile.findMany({ where: { versionId: version.id } });
     try {
+      const manifestSha = await sha256File(join(version.bundlePath, 'bundle.json')).catch(() => 'missing');
+      if (manifestSha !== version.manifestSha256) throw new Error('bundle.json changed on disk since it was registered');
       for (const file of files) {
         const sha = await sha256File(await resolveInside(version.bundlePath, file.path));
         if (sha !== file.sha256) throw new Error(`${file.path} changed on disk since it was registered (sha256 ${sha.slice(0, 12)}…)`);

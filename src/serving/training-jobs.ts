@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { copyFile, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { removeStaleTemporaries } from '../bundle/files.js';
 import { manifestFiles, parseBundleManifest, type BundleManifest } from '../bundle/manifest.js';
 import { stratifiedSplit } from '../datasets/split.js';
 import type { Engine } from '../engine/engine.js';
@@ -247,6 +248,7 @@ export class TrainingJobs {
     const manifest = parseBundleManifest(await readFile(join(parentDir, 'bundle.json'), 'utf8'));
     const name = manifest.name;
     const target = join(this.deps.bundleDir, `${name}-${version}`);
+    await removeStaleTemporaries(this.deps.bundleDir);
     const tmp = `${target}.tmp-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
     for (const file of manifestFiles(manifest)) {
