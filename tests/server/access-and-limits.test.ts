@@ -2,8 +2,8 @@
 // limits (body size, depth, aliases, fields, cost, texts), each with its typed error.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { symlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { tempDir, writeFixtureBundle } from '../helpers/bundle-fixture.js';
 import { startTestServer, testApiKey, type TestServer } from '../helpers/server.js';
 
@@ -48,17 +48,24 @@ test('API keys: scopes decide what a key may do; revoked keys stop working; only
 });
 
 test('importBundle reads only below the bundle roots, and not through a symlink out', async () => {
-  const outside = join(process.cwd(), '.cache', `outside-${process.pid}`);
-  mkdirSync(outside, { recursive: true });
-  writeFixtureBundle(outside, { name: 'outside' });
-  const refused = await server.admin(importMutation, { path: outside });
-  assert.equal(refused.errors?.[0]?.extensions?.code, 'FORBIDDEN');
-  assert.match(refused.errors![0]!.message, /POLYHEAD_BUNDLE_ROOTS/);
-  const link = join(tempDir(), 'link-out');
-  symlinkSync(outside, link);
-  assert.equal((await server.admin(importMutation, { path: link })).errors?.[0]?.extensions?.code, 'FORBIDDEN');
-  const traversal = await server.admin(importMutation, { path: `${tempDir()}/../../${outside}` });
-  assert.equal(traversal.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+  const root = tempDir('polyhead-root-');
+  const outside = tempDir('polyhead-outside-'); // a sibling of the root, not below it
+  const guarded = await startTestServer({ models: [], bundleRoots: [root] });
+  try {
+    const inside = writeFixtureBundle(join(root, 'inside'), { name: 'inside' });
+    assert.equal((await guarded.admin(importMutation, { path: inside })).errors, undefined);
+    writeFixtureBundle(outside, { name: 'outside' });
+    const refused = await guarded.admin(importMutation, { path: outside });
+    assert.equal(refused.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+    assert.match(refused.errors![0]!.message, /POLYHEAD_BUNDLE_ROOTS/);
+    const link = join(root, 'link-out');
+    symlinkSync(outside, link);
+    assert.equal((await guarded.admin(importMutation, { path: link })).errors?.[0]?.extensions?.code, 'FORBIDDEN');
+    const traversal = await guarded.admin(importMutation, { path: `${root}/../${basename(outside)}` });
+    assert.equal(traversal.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+  } finally {
+    await guarded.close();
+  }
 });
 
 test('CSRF prevention refuses simple cross-site GET requests; CORS is off unless configured', async () => {

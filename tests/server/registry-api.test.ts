@@ -89,9 +89,12 @@ for (const database of ['postgresql', 'pglite'] as const) {
         return server.queries.length;
       };
       const before = await countFor();
-      for (const name of ['n1', 'n2', 'n3', 'n4']) await server.admin(importMutation, { path: writeFixtureBundle(tempDir(), { name }) });
+      const added = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8'];
+      for (const name of added) await server.admin(importMutation, { path: writeFixtureBundle(tempDir(), { name }) });
       const afterMore = await countFor();
-      assert.ok(afterMore <= before, `queries grew from ${before} to ${afterMore} with 4 more models`);
+      // N+1 would add at least one query per new model for every relation. DataLoader batches per tick, and a
+      // level's loads can straddle two ticks when database replies arrive apart: allow that jitter, no more.
+      assert.ok(afterMore < before + added.length / 2, `queries grew from ${before} to ${afterMore} with ${added.length} more models`);
       assert.ok(afterMore <= 30, `${afterMore} queries for one deep registry read`);
     });
 
