@@ -27,6 +27,9 @@ export interface ServerConfig {
   maxBatchSize: number;
   /** POLYHEAD_MAX_BATCH_TOKENS, default 8192: padded tokens (longest x count) per batch. */
   maxBatchTokens: number;
+  /** POLYHEAD_CONCURRENT_BATCHES, default 1: batches handed to onnxruntime at once on the CPU (a second one waits
+   *  in the worker, so the backbone never idles while the node thread is busy with HTTP). */
+  concurrentBatches: number;
   /** POLYHEAD_MAX_WAIT_MS, default 0: how long a batch may wait to fill while the backbone is idle. */
   maxWaitMs: number;
   /** POLYHEAD_MAX_QUEUE_TEXTS, default 4096: texts waiting before requests get OVERLOADED. */
@@ -91,6 +94,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     maxBatchSize: integer(env, 'POLYHEAD_MAX_BATCH_SIZE', 64),
     maxBatchTokens: integer(env, 'POLYHEAD_MAX_BATCH_TOKENS', 8192),
     maxWaitMs: integer(env, 'POLYHEAD_MAX_WAIT_MS', 0),
+    concurrentBatches: integer(env, 'POLYHEAD_CONCURRENT_BATCHES', 1),
     maxQueueTexts: integer(env, 'POLYHEAD_MAX_QUEUE_TEXTS', 4096),
     maxQueueTokens: integer(env, 'POLYHEAD_MAX_QUEUE_TOKENS', 262_144),
     requestTimeoutMs: integer(env, 'POLYHEAD_REQUEST_TIMEOUT_MS', 30_000),

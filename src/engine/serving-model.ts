@@ -28,12 +28,13 @@ export interface HeadTiming {
 }
 
 export interface ServingModelObserver {
-  onBatch?(model: string, stats: BatchStats, heads: HeadTiming[]): void;
+  onBatch?(model: string, stats: BatchStats): void;
+  /** After the heads of one batch ran (batches may overlap, so this is reported apart from onBatch). */
+  onHeads?(model: string, heads: HeadTiming[]): void;
 }
 
 export class ServingModel {
   readonly scheduler: Scheduler<TextJob, TextResult>;
-  private lastHeadTimings: HeadTiming[] = [];
 
   constructor(
     readonly name: string,
@@ -41,7 +42,7 @@ export class ServingModel {
     readonly backbone: Backbone,
     readonly heads: ReadonlyMap<string, LoadedHead>,
     schedulerOptions: Partial<SchedulerOptions<TextJob>>,
-    observer: ServingModelObserver = {},
+    private readonly observer: ServingModelObserver = {},
   ) {
     this.scheduler = new Scheduler<TextJob, TextResult>(
       { run: (batch, shape) => this.runBatch(batch, shape) },
@@ -49,7 +50,7 @@ export class ServingModel {
         ...schedulerOptions,
         merge: (a, b) => ({ ...a, heads: new Set([...a.heads, ...b.heads]) }),
         covers: (running, wanted) => [...wanted.heads].every((head) => running.heads.has(head)),
-        onBatch: (stats) => observer.onBatch?.(this.name, stats, this.lastHeadTimings),
+        onBatch: (stats) => observer.onBatch?.(this.name, stats),
       },
     );
   }
@@ -87,7 +88,7 @@ export class ServingModel {
       }
       timings.push({ head: name, rows: rows.length, ms: performance.now() - started });
     }
-    this.lastHeadTimings = timings;
+    this.observer.onHeads?.(this.name, timings);
     const hidden = features.hidden;
     return batch.map((job, i) =>
       failures[i] ?? {

@@ -98,7 +98,13 @@ export class PolyheadMetrics {
   }
 
   readonly observer: ServingModelObserver = {
-    onBatch: (model, stats, heads) => {
+    onHeads: (model, heads) => {
+      for (const head of heads) {
+        this.headSeconds.observe({ model, head: head.head }, head.ms / 1000);
+        this.headRows.inc({ model, head: head.head }, head.rows);
+      }
+    },
+    onBatch: (model, stats) => {
       this.batches.inc({ model, outcome: stats.error ? 'failed' : 'ok' });
       this.totals.batches++;
       this.totals.texts += stats.size;
@@ -107,12 +113,6 @@ export class PolyheadMetrics {
       this.padding.observe({ model }, stats.paddedTokens ? 1 - stats.realTokens / stats.paddedTokens : 0);
       this.inference.observe({ model }, stats.runMs / 1000);
       for (const wait of stats.queueWaitMs) this.queueWait.observe({ model }, wait / 1000);
-      if (!stats.error) {
-        for (const head of heads) {
-          this.headSeconds.observe({ model, head: head.head }, head.ms / 1000);
-          this.headRows.inc({ model, head: head.head }, head.rows);
-        }
-      }
     },
   };
 }

@@ -29,7 +29,7 @@ export async function prepareRuntime(config: ServerConfig, log: (line: string) =
   }
   const precision = session.substitutes ? 'fp16' : 'fp32';
   // On CUDA a batch costs little more than its launch: bigger batches, deeper queues, two batches in flight.
-  const sizes = provider === 'cuda' ? config.cuda : { ...config, concurrentBatches: 1 };
+  const sizes = provider === 'cuda' ? config.cuda : config;
   return {
     provider,
     precision,

@@ -13,12 +13,19 @@ import type { BatchStats } from '../../src/engine/scheduler.js';
 import { writeHeadsBundle } from '../helpers/heads-fixture.js';
 
 const batches: Array<{ stats: BatchStats; heads: HeadTiming[] }> = [];
+const pendingHeads: HeadTiming[] = [];
 let engine: Engine;
 let bundle: string;
 
 before(async () => {
   bundle = await writeHeadsBundle();
-  engine = Engine.withDefaults({ observer: { onBatch: (_model, stats, heads) => batches.push({ stats, heads: [...heads] }) } });
+  // Batches run one at a time here (the scheduler's default), so each batch's head timings follow it.
+  engine = Engine.withDefaults({
+    observer: {
+      onBatch: (_model, stats) => batches.push({ stats, heads: pendingHeads.splice(0) }),
+      onHeads: (_model, heads) => pendingHeads.push(...heads),
+    },
+  });
   await engine.load('multi', bundle);
 });
 after(() => engine.close());
