@@ -313,8 +313,8 @@ export function argmaxRows(logits: Float32Array, numLabels: number): Int32Array 
   return out;
 }
 
-function concatTags(parts: readonly Int32Array[]): Int32Array {
-  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
+function concat<T extends Int32Array | Float32Array>(parts: readonly T[], make: (length: number) => T): T {
+  const out = make(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
     out.set(p, at);
@@ -323,15 +323,8 @@ function concatTags(parts: readonly Int32Array[]): Int32Array {
   return out;
 }
 
-function concatFloat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const concatTags = (parts: readonly Int32Array[]) => concat(parts, (n) => new Int32Array(n));
+const concatFloat = (parts: readonly Float32Array[]) => concat(parts, (n) => new Float32Array(n));
 
 /** Seeded holdout, stratified by each text's "key" label (its own label, or its first non-O tag). */
 function holdout(tags: readonly Int32Array[], fraction: number, rng: () => number): { train: number[]; validation: number[] } {

@@ -14,6 +14,7 @@ import { openDatabase } from '../../src/registry/database.js';
 import { tempDir, writeFixtureBundle } from '../helpers/bundle-fixture.js';
 import { sharedBundleDir } from '../helpers/server.js';
 import { spawnServer, type ServerProcess } from '../helpers/process.js';
+import { topicExamples } from '../helpers/topic-examples.js';
 
 const apiKey = 'sigkill-test-key';
 
@@ -145,13 +146,7 @@ test('SIGKILL during importBundle: the server restarts and the version is all th
   console.log(`import kill: one import takes ${importMs} ms; ${outcomes.join('; ')}`);
 });
 
-const topics: Record<string, string[]> = {
-  sports: ['The striker scored twice in the final', 'Our team won the match after extra time', 'The coach praised the defence', 'She set a new record in the marathon', 'The tennis final went to five sets'],
-  cooking: ['Simmer the sauce for ten minutes', 'Add a pinch of salt to the dough', 'Roast the vegetables until golden', 'Whisk the eggs with sugar', 'Serve the soup with fresh bread'],
-  weather: ['Heavy rain is expected tomorrow', 'The storm brought strong winds overnight', 'It will be sunny and warm this weekend', 'Snow is falling in the mountains', 'Fog will clear by the afternoon'],
-};
-const prefixes = ['', 'Today: ', 'News: ', 'I heard that ', 'Apparently ', 'Update: ', 'Breaking: ', 'Note: '];
-const examples = Object.entries(topics).flatMap(([label, sentences]) => prefixes.flatMap((p) => sentences.map((s) => ({ text: `${p}${s}.`, label }))));
+const examples = topicExamples;
 const trainMutation = `mutation($h: String!, $e: [TrainingExampleInput!]) {
   trainHead(model: "default", head: $h, task: CLASSIFICATION, labels: ["sports", "cooking", "weather"], examples: $e) { id } }`;
 

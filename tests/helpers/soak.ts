@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request as httpRequest } from 'node:http';
 import { packageRoot } from '../../src/paths.js';
+import { createRng } from '../../src/datasets/split.js';
 
 export interface SoakOptions {
   url: string;
@@ -72,18 +73,6 @@ interface Request {
 
 const sentences = readFileSync(join(packageRoot, 'tests', 'fixtures', 'sentences.txt'), 'utf8').split('\n').map((s) => s.trim()).filter(Boolean);
 const entitySentences = ['Maria Lopez flew from Madrid to Berlin for Acme Corp.', 'Apple opened an office in Paris.', 'John Smith met the Mayor of Chicago.', 'Angela Merkel spoke in Brussels on Monday.'];
-
-/** A small seeded generator (mulberry32): the same seed, the same workload. */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function workload(rand: () => number) {
   const pick = <T,>(list: readonly T[]) => list[Math.floor(rand() * list.length)]!;
@@ -168,7 +157,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   };
 
   const client = async (id: number) => {
-    const next = workload(random((options.seed ?? 1) * 7919 + id));
+    const next = workload(createRng((options.seed ?? 1) * 7919 + id));
     while (performance.now() < until) {
       const request = next();
       const sent = performance.now();

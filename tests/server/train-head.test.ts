@@ -8,6 +8,7 @@ import { tempDir } from '../helpers/bundle-fixture.js';
 import { writeHeadsBundle } from '../helpers/heads-fixture.js';
 import { runCliAsync } from '../helpers/process.js';
 import { startTestServer, testApiKey, type TestServer } from '../helpers/server.js';
+import { topicExamples } from '../helpers/topic-examples.js';
 
 let server: TestServer;
 before(async () => {
@@ -15,13 +16,7 @@ before(async () => {
 });
 after(() => server.close());
 
-const topics: Record<string, string[]> = {
-  sports: ['The striker scored twice in the final', 'Our team won the match after extra time', 'The coach praised the defence', 'She set a new record in the marathon', 'The tennis final went to five sets'],
-  cooking: ['Simmer the sauce for ten minutes', 'Add a pinch of salt to the dough', 'Roast the vegetables until golden', 'Whisk the eggs with sugar', 'Serve the soup with fresh bread'],
-  weather: ['Heavy rain is expected tomorrow', 'The storm brought strong winds overnight', 'It will be sunny and warm this weekend', 'Snow is falling in the mountains', 'Fog will clear by the afternoon'],
-};
-const prefixes = ['', 'Today: ', 'News: ', 'I heard that ', 'Apparently ', 'Update: ', 'Breaking: ', 'Note: '];
-const examples = Object.entries(topics).flatMap(([label, sentences]) => prefixes.flatMap((p) => sentences.map((s) => ({ text: `${p}${s}.`, label }))));
+const examples = topicExamples;
 
 const trainMutation = `mutation($m: String!, $h: String!, $t: TaskKind!, $l: [String!]!, $e: [TrainingExampleInput!], $d: String) {
   trainHead(model: $m, head: $h, task: $t, labels: $l, examples: $e, dataset: $d) { id status } }`;
