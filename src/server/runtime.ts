@@ -1,7 +1,6 @@
 // Where the backbone runs and with what settings: the device (auto/cpu/cuda), the precision (the fp16
 // backbone on CUDA, checked against fp32 before use), and batch/queue sizes that differ by device.
 import type { ServerConfig } from '../config.js';
-import { ensureDefaultBundle } from '../bundle/default-bundle.js';
 import { ensureFp16Backbone } from '../convert/fp16.js';
 import { selectDevice } from '../engine/device.js';
 import type { SessionOptions } from '../engine/onnx-runtime.js';
@@ -18,13 +17,14 @@ export interface Runtime {
   scheduler: Partial<SchedulerOptions<never>>;
 }
 
-export async function prepareRuntime(config: ServerConfig, log: (line: string) => void): Promise<Runtime> {
+/** `builtInBundle`: the built default bundle folder when the default model is served (its fp16 variant is derived from it). */
+export async function prepareRuntime(config: ServerConfig, builtInBundle: string | undefined, log: (line: string) => void): Promise<Runtime> {
   const device = await selectDevice(config.device); // throws for POLYHEAD_DEVICE=cuda when CUDA cannot work
   const provider = device.provider;
   const session: SessionOptions = { executionProvider: provider, intraOpThreads: config.ortThreads, graphOptimization: config.ortOptimization };
   if (config.precision === 'fp16' && provider !== 'cuda') throw new Error('POLYHEAD_PRECISION=fp16 needs the CUDA execution provider (POLYHEAD_DEVICE=cuda)');
-  if (provider === 'cuda' && config.precision !== 'fp32' && config.models.includes('default')) {
-    const fp16 = await ensureFp16Backbone(await ensureDefaultBundle(config.bundleDir, log), { check: session, log });
+  if (provider === 'cuda' && config.precision !== 'fp32' && builtInBundle) {
+    const fp16 = await ensureFp16Backbone(builtInBundle, { check: session, log });
     session.substitutes = new Map([[fp16.fp32File, fp16.fp16File]]);
   }
   const precision = session.substitutes ? 'fp16' : 'fp32';

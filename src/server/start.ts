@@ -15,6 +15,7 @@ import { ModelManager } from '../serving/model-manager.js';
 import { TrainingJobs } from '../serving/training-jobs.js';
 import { createApp } from './app.js';
 import { prepareRuntime } from './runtime.js';
+import { ensureDefaultBundle } from '../bundle/default-bundle.js';
 import { PolyheadMetrics } from './metrics.js';
 
 export interface RunningServer {
@@ -40,7 +41,9 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     await migrateDatabase(db);
     const registry = new RegistryService(db.prisma);
     const apiKeys = new ApiKeyService(db.prisma);
-    const runtime = await prepareRuntime(config, quiet);
+    // Built once (or checked against its sha256) and shared by the fp16 variant and the registry.
+    const builtInBundle = config.models.includes('default') ? await ensureDefaultBundle(config.bundleDir) : undefined;
+    const runtime = await prepareRuntime(config, builtInBundle, quiet);
     const metrics = new PolyheadMetrics({ version: packageVersion, provider: () => runtime.provider, device: () => runtime.description });
     const engine = new Engine({
       session: runtime.session,
@@ -52,7 +55,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     const models = new ModelManager(engine, registry, log);
     const startupModels = new ModelManager(engine, registry, quiet);
     closers.push(() => engine.close());
-    if (config.models.includes('default')) await startupModels.registerDefaultBundle(config.bundleDir);
+    if (builtInBundle) await startupModels.registerBuiltInBundle(builtInBundle);
     for (const name of config.models) await startupModels.load(name);
     const inference = new InferenceService(engine, { maxTexts: config.maxTexts, maxTextChars: config.maxTextChars }, config.defaultModel);
     const state: ServerState = {

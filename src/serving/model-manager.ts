@@ -2,7 +2,6 @@
 // the ones registered (sha256), loads and warms it, and only then lets it serve. Also builds and registers
 // the built-in default model on first start.
 import { join } from 'node:path';
-import { ensureDefaultBundle } from '../bundle/default-bundle.js';
 import { sha256File, resolveInside } from '../bundle/files.js';
 import type { Engine, LoadedModelInfo } from '../engine/engine.js';
 import { PolyheadError, toPolyheadError } from '../errors.js';
@@ -44,9 +43,8 @@ export class ModelManager {
     return this.engine.unload(name);
   }
 
-  /** Builds the default bundle into `bundleDir` if needed and registers it (idempotent). */
-  async registerDefaultBundle(bundleDir: string): Promise<void> {
-    const dir = await ensureDefaultBundle(bundleDir, this.log);
+  /** Registers a bundle folder the server built itself, such as the default model's (idempotent). */
+  async registerBuiltInBundle(dir: string): Promise<void> {
     const result = await this.registry.importBundle(dir);
     if (result.created) this.log(`registered the built-in model ${result.modelName} ${result.version}`);
   }
