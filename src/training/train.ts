@@ -83,32 +83,30 @@ export interface TokenClassifierTrainOptions extends CommonTrainOptions {
   validation?: { sequences: readonly Float32Array[]; tags: readonly Int32Array[] };
 }
 
-export const classifierDefaults = {
-  hidden: 0,
-  epochs: 60,
+const commonDefaults = {
   batchSize: 32,
   lr: 1e-3,
   weightDecay: 1e-2,
   dropout: 0.2,
   inputDropout: 0,
   validationFraction: 0.1,
-  earlyStoppingPatience: 6,
   standardise: true,
+};
+
+export const classifierDefaults = {
+  ...commonDefaults,
+  hidden: 0,
+  epochs: 60,
+  earlyStoppingPatience: 6,
   classWeights: 'none' as const,
 };
 
 export const tokenClassifierDefaults = {
+  ...commonDefaults,
   hidden: 128,
   window: 1,
   epochs: 20,
-  batchSize: 32,
-  lr: 1e-3,
-  weightDecay: 1e-2,
-  dropout: 0.2,
-  inputDropout: 0,
-  validationFraction: 0.1,
   earlyStoppingPatience: 3,
-  standardise: true,
   classWeights: 'sqrt' as const,
 };
 
