@@ -15,6 +15,7 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import { PolyheadError } from '../errors.js';
+import { collectFields } from '../resolvers/selection.js';
 
 export interface QueryLimits {
   /** POLYHEAD_MAX_QUERY_DEPTH, default 12: nesting of selections. */
@@ -113,18 +114,11 @@ function fieldCost(walk: Walk, parent: GraphQLObjectType, node: FieldNode, depth
 
 function countHeadFields(walk: Walk, set: SelectionSetNode | undefined): number {
   const names = new Set<string>();
-  const visit = (s: SelectionSetNode | undefined, seen: Set<string>) => {
-    for (const selection of s?.selections ?? []) {
-      if (selection.kind === Kind.FIELD) {
-        if (headFields.has(selection.name.value)) {
-          const head = selection.arguments?.find((a) => a.name.value === 'head');
-          names.add(head ? `classify:${head.value.kind === Kind.STRING ? head.value.value : '$'}` : selection.name.value);
-        }
-      } else if (selection.kind === Kind.INLINE_FRAGMENT) visit(selection.selectionSet, seen);
-      else if (!seen.has(selection.name.value)) visit(walk.fragments[selection.name.value]?.selectionSet, new Set([...seen, selection.name.value]));
-    }
-  };
-  visit(set, new Set());
+  for (const field of collectFields(walk.fragments, set)) {
+    if (!headFields.has(field.name.value)) continue;
+    const head = field.arguments?.find((a) => a.name.value === 'head');
+    names.add(head ? `classify:${head.value.kind === Kind.STRING ? head.value.value : '$'}` : field.name.value);
+  }
   return names.size;
 }
 
