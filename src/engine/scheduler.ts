@@ -191,15 +191,25 @@ export class Scheduler<P, R> {
     return new Promise<R>((resolve, reject) => {
       const waiter: Waiter<P, R> = { wanted: entry.payload, resolve, reject };
       item.waiters.add(waiter);
-      // Beyond what a timer can hold (~24.8 days) a deadline cannot matter.
-      const ms = deadline === undefined ? Infinity : deadline - this.clock.now();
-      if (ms <= MAX_TIMER_MS) waiter.timer = this.clock.setTimeout(() => this.leave(item, waiter, deadlineExceeded()), ms);
       if (signal) {
         waiter.signal = signal;
         waiter.onAbort = () => this.leave(item, waiter, cancelled(signal));
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
+      if (deadline !== undefined) this.armDeadline(item, waiter, deadline);
     });
+  }
+
+  /**
+   * Node's timers count from the event loop's cached time, so one may fire a little before `deadline` on the
+   * scheduler's clock; it is then re-armed for the rest, and a deadline is never reported early.
+   */
+  private armDeadline(item: Item<P, R>, waiter: Waiter<P, R>, deadline: number): void {
+    const ms = deadline - this.clock.now();
+    // Beyond what a timer can hold (~24.8 days) a deadline cannot matter.
+    if (ms > MAX_TIMER_MS) return;
+    if (ms <= 0) return this.leave(item, waiter, deadlineExceeded());
+    waiter.timer = this.clock.setTimeout(() => this.armDeadline(item, waiter, deadline), ms);
   }
 
   /** Stops taking work (new submits reject with SHUTTING_DOWN); resolves once waiting and running work is done. */
