@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { sha256File } from '../bundle/files.js';
 import { parseBundleManifest } from '../bundle/manifest.js';
 import { Backbone, type BackboneOutput } from '../engine/backbone.js';
-import type { Classification, Entity, HeadRow, LoadedHead } from '../engine/heads/head.js';
+import { runHead, type Classification, type Entity, type HeadRow, type LoadedHead } from '../engine/heads/head.js';
 import { headKinds, isServableTask } from '../engine/heads/registry.js';
 import type { SessionOptions } from '../engine/onnx-runtime.js';
 import { packageRoot } from '../paths.js';
@@ -133,7 +133,7 @@ export async function checkFp16Parity(bundleDir: string, fp16File: string, sessi
       for (let row = 0; row < batch.length; row++) cosines.push(rowCosine(a, b, row));
       const rows: HeadRow[] = batch.map((text, index) => ({ index, text, encoding: encodings[index]! }));
       for (const head of heads) {
-        const [outA, outB] = [await head.run(a, rows), await head.run(b, rows)];
+        const [outA, outB] = [await runHead(head, a, rows), await runHead(head, b, rows)];
         const stats = headStats[head.spec.name]!;
         for (let i = 0; i < rows.length; i++) {
           stats.compared++;

@@ -1,5 +1,7 @@
 // The shared encoder: tokenizer + one ONNX session. Runs a padded batch and returns the pooled sentence
 // embeddings and, only when a head needs them, the per-token states.
+import type { HeadModelOutput } from './heads/head.js';
+import type { OnnxHeadSession } from './heads/onnx-head.js';
 import { OnnxSession, int64Tensor, type SessionOptions } from './onnx-runtime.js';
 import { TextTokenizer, type TextEncoding } from './tokenizer.js';
 
@@ -52,7 +54,17 @@ export class Backbone {
     return this.tokenizer.encode(text);
   }
 
-  async run(encodings: readonly TextEncoding[], wantTokenStates: boolean): Promise<BackboneOutput> {
+  /**
+   * Runs a padded batch. `heads` run right after, in the same onnxruntime worker thread, each on its rows
+   * of the batch: what they read (token states above all) never crosses threads. Their outputs come back
+   * in order, an Error in place of a head that failed. The token states themselves are returned only when
+   * `wantTokenStates`.
+   */
+  async run(
+    encodings: readonly TextEncoding[],
+    wantTokenStates: boolean,
+    heads: ReadonlyArray<{ model: OnnxHeadSession; rows: readonly number[] }> = [],
+  ): Promise<BackboneOutput & { heads: Array<HeadModelOutput | Error> }> {
     const size = encodings.length;
     const tokens = Math.max(1, ...encodings.map((e) => e.ids.length));
     const ids = new BigInt64Array(size * tokens);
@@ -66,9 +78,10 @@ export class Backbone {
     });
     const { outputs } = this.spec;
     const wanted = wantTokenStates ? [outputs.pooled, outputs.tokens] : [outputs.pooled];
-    const result = await this.session.run(
+    const { results: result, chained } = await this.session.runChained(
       { [this.spec.inputs.ids]: int64Tensor(ids, [size, tokens]), [this.spec.inputs.mask]: int64Tensor(mask, [size, tokens]) },
       wanted,
+      heads.map(({ model, rows }) => model.chainedAfter(this.spec, rows)),
     );
     return {
       size,
@@ -76,6 +89,7 @@ export class Backbone {
       hidden: this.spec.hiddenSize,
       pooled: result[outputs.pooled]!.data,
       tokenStates: wantTokenStates ? result[outputs.tokens]!.data : undefined,
+      heads: chained,
     };
   }
 

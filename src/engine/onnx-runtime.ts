@@ -1,10 +1,11 @@
-// The onnxruntime layer: sessions (run in a worker thread, see onnx-worker.ts), tensors, execution providers.
+// The onnxruntime layer: sessions (run in worker threads, see onnx-worker.ts), tensors, execution providers.
 // With onnx-worker.ts, the only code that imports onnxruntime-node.
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { WorkerReply, WorkerRequest, WorkerTensor } from './onnx-worker.js';
+import type { ChainedResult, WorkerReply, WorkerRequest, WorkerTensor } from './onnx-worker.js';
 
 export type ExecutionProviderName = 'cpu' | 'cuda';
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
@@ -12,8 +13,15 @@ export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
 export interface SessionOptions {
   /** Execution provider. Default cpu. */
   executionProvider: ExecutionProviderName;
-  /** Threads inside one operator; 0 = onnxruntime's default (one per core). Default 0. */
+  /** Threads inside one operator of the first replica; 0 = onnxruntime's default (one per core). Default 0. */
   intraOpThreads: number;
+  /**
+   * Copies of the session, each in its own worker thread; a run goes to the copy whose thread has the fewest
+   * calls in flight, so with n replicas n batches compute at once. The first replica uses intraOpThreads (a
+   * lone batch may use every core); the others, which only work while the first is busy, use
+   * cores / replicas threads each unless intraOpThreads is set. Default 1.
+   */
+  replicas?: number;
   /** Graph optimisation level. Default all. */
   graphOptimization: GraphOptimizationLevel;
   /** CUDA device index when executionProvider is cuda. Default 0. */
@@ -31,13 +39,18 @@ export type Tensor = WorkerTensor;
 export type Feeds = Record<string, Tensor>;
 
 /**
- * Hosts every session in one worker thread (src/engine/onnx-worker.ts) and forwards calls to it. The worker
- * holds the process open only while calls are in flight.
+ * One worker thread (src/engine/onnx-worker.ts) that hosts sessions and runs calls on them. The thread holds
+ * the process open only while calls are in flight.
  */
 class WorkerHost {
   private worker?: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (reply: WorkerReply & { ok: true }) => void; reject: (error: Error) => void }>();
+
+  /** Calls in flight: how busy this thread is. */
+  get load(): number {
+    return this.pending.size;
+  }
 
   call(request: DistributiveOmit<WorkerRequest, 'id'>, transfer: ArrayBuffer[] = []): Promise<WorkerReply & { ok: true }> {
     const worker = this.start();
@@ -77,12 +90,35 @@ class WorkerHost {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-const host = new WorkerHost();
+/** The process's worker threads, started as replicas ask for them: replica i of every session lives in thread i. */
+const hosts: WorkerHost[] = [];
+function host(index: number): WorkerHost {
+  while (hosts.length <= index) hosts.push(new WorkerHost());
+  return hosts[index]!;
+}
 
-/** A loaded ONNX model: named inputs and outputs, run with only the outputs wanted (in the worker thread). */
+interface Replica {
+  host: WorkerHost;
+  session: number;
+}
+
+/** A session run after another in the same worker thread, fed from its outputs (see ChainedRun in onnx-worker.ts). */
+export interface Chained {
+  session: OnnxSession;
+  /** This session's input, fed with rows `rows` of the first session's output `from`. */
+  input: string;
+  from: string;
+  rows: readonly number[];
+  /** Optionally a second input fed with the same rows of one of the first session's feeds. */
+  mask?: { input: string; from: string };
+  /** The output returned. */
+  output: string;
+}
+
+/** A loaded ONNX model: named inputs and outputs, run with only the outputs wanted (in worker threads). */
 export class OnnxSession {
   private constructor(
-    private readonly id: number,
+    private readonly replicas: readonly Replica[],
     readonly inputNames: readonly string[],
     readonly outputNames: readonly string[],
     readonly provider: ExecutionProviderName,
@@ -92,34 +128,94 @@ export class OnnxSession {
 
   static async load(path: string, options: SessionOptions = defaultSessionOptions): Promise<OnnxSession> {
     const file = options.substitutes?.get(path) ?? path;
-    const reply = await host.call({ kind: 'load', source: file, options: sessionCreateOptions(options) });
-    return new OnnxSession(reply.session!, reply.inputNames!, reply.outputNames!, options.executionProvider, file);
+    return OnnxSession.create(file, options, file);
   }
 
   /** Loads a model from its serialized bytes (e.g. a graph built in memory by OnnxGraphBuilder). */
   static async fromBytes(bytes: Uint8Array, options: SessionOptions = defaultSessionOptions): Promise<OnnxSession> {
-    const reply = await host.call({ kind: 'load', source: bytes, options: sessionCreateOptions(options) });
-    return new OnnxSession(reply.session!, reply.inputNames!, reply.outputNames!, options.executionProvider);
+    return OnnxSession.create(bytes, options);
+  }
+
+  private static async create(source: string | Uint8Array, options: SessionOptions, file?: string): Promise<OnnxSession> {
+    const count = Math.max(1, options.replicas ?? 1);
+    const loads = await Promise.allSettled(
+      Array.from({ length: count }, async (_, index) => {
+        const reply = await host(index).call({ kind: 'load', source, options: sessionCreateOptions(options, replicaThreads(options, index, count)) });
+        return { replica: { host: host(index), session: reply.session! }, reply };
+      }),
+    );
+    const loaded = loads.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const failed = loads.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) {
+      // All or nothing: the copies that did load are released.
+      await Promise.allSettled(loaded.map(({ replica }) => replica.host.call({ kind: 'release', session: replica.session })));
+      throw failed.reason;
+    }
+    const { reply } = loaded[0]!;
+    return new OnnxSession(
+      loaded.map(({ replica }) => replica),
+      reply.inputNames!,
+      reply.outputNames!,
+      options.executionProvider,
+      file,
+    );
   }
 
   /** Runs the model and returns the requested outputs' data and dims. The feeds are copied, never moved. */
   async run(feeds: Feeds, outputs: readonly string[]): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
-    const reply = await host.call({ kind: 'run', session: this.id, feeds, outputs: [...outputs] });
-    return reply.results!;
+    return (await this.runChained(feeds, outputs, [])).results;
+  }
+
+  /**
+   * Runs the model, then each of `chain` on its outputs in the same worker thread (see ChainedRun): the
+   * intermediate outputs stay in that thread. A chained run that fails yields an Error in its place.
+   */
+  async runChained(
+    feeds: Feeds,
+    outputs: readonly string[],
+    chain: readonly Chained[],
+  ): Promise<{ results: Record<string, { data: Float32Array; dims: readonly number[] }>; chained: Array<{ data: Float32Array; dims: readonly number[]; ms: number } | Error> }> {
+    // The least busy thread that holds a copy of every session in the chain.
+    let chosen: Replica | undefined;
+    for (const replica of this.replicas) {
+      if (chosen && replica.host.load >= chosen.host.load) continue;
+      if (chain.every(({ session }) => session.replicaOn(replica.host))) chosen = replica;
+    }
+    if (!chosen) throw new Error('the chained sessions are not loaded in the same worker threads as the model they read');
+    const host = chosen.host;
+    const reply = await host.call({
+      kind: 'run',
+      session: chosen.session,
+      feeds,
+      outputs: [...outputs],
+      chain: chain.map(({ session, ...run }) => ({ ...run, session: session.replicaOn(host)!.session, rows: [...run.rows] })),
+    });
+    const chained = (reply.chained ?? []).map((result: ChainedResult) => ('error' in result ? new Error(result.error) : result));
+    return { results: reply.results!, chained };
+  }
+
+  private replicaOn(host: WorkerHost): Replica | undefined {
+    return this.replicas.find((replica) => replica.host === host);
   }
 
   async release(): Promise<void> {
-    await host.call({ kind: 'release', session: this.id });
+    await Promise.all(this.replicas.map((replica) => replica.host.call({ kind: 'release', session: replica.session })));
   }
 }
 
-function sessionCreateOptions(options: SessionOptions): ort.InferenceSession.SessionOptions {
+/** Intra-op threads of replica `index` of `count` (0 = onnxruntime's default, one per core). */
+function replicaThreads(options: SessionOptions, index: number, count: number): number {
+  if (index === 0 || options.intraOpThreads) return options.intraOpThreads;
+  return Math.max(1, Math.floor(availableParallelism() / count));
+}
+
+function sessionCreateOptions(options: SessionOptions, intraOpThreads: number): ort.InferenceSession.SessionOptions {
   return {
     // Listing cpu after cuda lets ORT place the nodes CUDA lacks (shape ops) on the CPU. It is no fallback: when the
     // CUDA provider cannot load, create() throws (src/engine/device.ts probes it before any model loads).
     executionProviders: options.executionProvider === 'cuda' ? [{ name: 'cuda', deviceId: options.cudaDeviceId ?? 0 }, 'cpu'] : ['cpu'],
     graphOptimizationLevel: options.graphOptimization,
-    ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+    ...(intraOpThreads ? { intraOpNumThreads: intraOpThreads } : {}),
     interOpNumThreads: 1,
     executionMode: 'sequential',
     // Idle intra-op threads sleep instead of spinning: the node event loop (GraphQL, tokenization) shares

@@ -61,33 +61,43 @@ export class ServingModel {
   }
 
   /**
-   * The backbone runs once for the whole batch (fetching token states only when a token head is wanted);
-   * each head runs once, on just the rows that asked for it. A failing head fails only its rows.
+   * The backbone runs once for the whole batch; each head runs once, on just the rows that asked for it,
+   * in the backbone's worker thread right after it (token states never leave that thread). A failing head
+   * fails only its rows.
    */
   private async runBatch(batch: TextJob[], _shape: BatchShape): Promise<Array<TextResult | Error>> {
-    const wanted = new Set(batch.flatMap((job) => [...job.heads]));
-    const needsTokens = [...wanted].some((name) => this.heads.get(name)?.spec.reads === 'tokens');
+    const wanted = [...new Set(batch.flatMap((job) => [...job.heads]))].map((name) => this.heads.get(name)!);
+    const rowsOf = wanted.map((head) => {
+      const rows: HeadRow[] = [];
+      batch.forEach((job, index) => job.heads.has(head.spec.name) && rows.push({ index, text: job.text, encoding: job.encoding }));
+      return rows;
+    });
+    // Heads with a model run in the backbone's worker thread right after it (Backbone.run).
+    const modelled = wanted.flatMap((head, h) => (head.model ? [{ model: head.model, rows: rowsOf[h]!.map((row) => row.index), h }] : []));
     const features = await this.backbone.run(
       batch.map((job) => job.encoding),
-      needsTokens,
+      false,
+      modelled,
     );
+    const modelOutput = new Map(modelled.map(({ h }, i) => [h, features.heads[i]!]));
     const outputs = batch.map(() => new Map<string, HeadOutput>());
     const failures: Array<Error | undefined> = batch.map(() => undefined);
     const timings: HeadTiming[] = [];
-    for (const name of wanted) {
-      const head = this.heads.get(name)!;
-      const rows: HeadRow[] = [];
-      batch.forEach((job, index) => job.heads.has(name) && rows.push({ index, text: job.text, encoding: job.encoding }));
-      const started = performance.now();
+    wanted.forEach((head, h) => {
+      const rows = rowsOf[h]!;
+      const decodeStarted = performance.now();
+      const output = modelOutput.get(h);
       try {
-        const results = await head.run(features, rows);
-        rows.forEach((row, i) => outputs[row.index]!.set(name, results[i]!));
+        if (output instanceof Error) throw output;
+        const results = head.decode(output, features, rows);
+        rows.forEach((row, i) => outputs[row.index]!.set(head.spec.name, results[i]!));
       } catch (error) {
-        const failure = new EngineError('INFERENCE_FAILED', `head ${name} failed: ${(error as Error).message}`, { cause: error });
+        const failure = new EngineError('INFERENCE_FAILED', `head ${head.spec.name} failed: ${(error as Error).message}`, { cause: error });
         for (const row of rows) failures[row.index] ??= failure;
       }
-      timings.push({ head: name, rows: rows.length, ms: performance.now() - started });
-    }
+      const modelMs = output && !(output instanceof Error) ? (output.ms ?? 0) : 0;
+      timings.push({ head: head.spec.name, rows: rows.length, ms: modelMs + performance.now() - decodeStarted });
+    });
     this.observer.onHeads?.(this.name, timings);
     const hidden = features.hidden;
     return batch.map((job, i) =>

@@ -6,11 +6,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Engine } from '../../src/engine/engine.js';
 import { EngineError } from '../../src/engine/errors.js';
-import type { Classification, Entity, LoadedHead } from '../../src/engine/heads/head.js';
+import type { Classification, Entity } from '../../src/engine/heads/head.js';
+import { loadClassificationHead } from '../../src/engine/heads/classification.js';
+import { defaultSessionOptions } from '../../src/engine/onnx-runtime.js';
 import type { HeadTiming } from '../../src/engine/serving-model.js';
 import { ServingModel, type TextResult } from '../../src/engine/serving-model.js';
 import type { BatchStats } from '../../src/engine/scheduler.js';
-import { writeHeadsBundle } from '../helpers/heads-fixture.js';
+import { classifierOnnx, writeHeadsBundle } from '../helpers/heads-fixture.js';
+import { tempDir } from '../helpers/bundle-fixture.js';
 
 const batches: Array<{ stats: BatchStats; heads: HeadTiming[] }> = [];
 const pendingHeads: HeadTiming[] = [];
@@ -87,13 +90,11 @@ test('entity spans are exact character offsets into the input', async () => {
 
 test('a head that fails fails only the texts that asked for it; the model keeps serving', async () => {
   const model = engine.get('multi');
-  const failing: LoadedHead = {
-    spec: { name: 'fragile', task: 'classification', reads: 'pooled', labels: ['a', 'b'] },
-    run: async () => {
-      throw new Error('fragile head exploded');
-    },
-    release: async () => {},
-  };
+  // A real head whose ONNX input is 7 wide: it loads, then fails inside the onnxruntime worker on the
+  // backbone's 512-wide pooled output, after the backbone and the other heads of the batch ran.
+  const file = join(tempDir(), 'fragile.onnx');
+  writeFileSync(file, classifierOnnx('fragile', 2, 3, 7));
+  const failing = await loadClassificationHead({ name: 'fragile', task: 'classification', reads: 'pooled', labels: ['a', 'b'], file }, defaultSessionOptions);
   const heads = new Map(model.heads);
   heads.set('fragile', failing);
   const serving = new ServingModel('fragile-model', '1', model.backbone, heads, {});
@@ -104,10 +105,11 @@ test('a head that fails fails only the texts that asked for it; the model keeps 
   ]);
   assert.equal(bad.status, 'rejected');
   assert.equal((bad as PromiseRejectedResult).reason.code, 'INFERENCE_FAILED');
-  assert.match((bad as PromiseRejectedResult).reason.message, /head fragile failed: fragile head exploded/);
+  assert.match((bad as PromiseRejectedResult).reason.message, /head fragile failed: .*dimension/i);
   assert.equal(good.status, 'fulfilled');
   assert.ok((good as PromiseFulfilledResult<TextResult>).value.heads.get('sentiment'));
   await serving.scheduler.close(); // shares the backbone with "multi": do not release it
+  await failing.release();
 });
 
 test('unknown models and heads are refused before any work', async () => {

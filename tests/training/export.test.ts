@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { BackboneOutput } from '../../src/engine/backbone.js';
-import type { Classification, Entity, HeadRow, HeadSpec } from '../../src/engine/heads/head.js';
+import { runHead, type Classification, type Entity, type HeadRow, type HeadSpec } from '../../src/engine/heads/head.js';
 import { iobTagSet } from '../../src/engine/heads/iob.js';
 import { OnnxHeadSession } from '../../src/engine/heads/onnx-head.js';
 import { headKinds } from '../../src/engine/heads/registry.js';
@@ -70,7 +70,7 @@ test('classification heads: engine scores == softmax of the TypeScript logits', 
     const head = await headKinds.classification(spec, defaultSessionOptions);
     const features: BackboneOutput = { size: 5, tokens: 1, hidden: D, pooled: Float32Array.from(pooled.flatMap((p) => [...p])) };
     const rows = pooled.map((_, i) => fakeRow(i, 1));
-    const served = (await head.run(features, rows)) as Classification[];
+    const served = (await runHead(head, features, rows)) as Classification[];
     const trained = await predictLogits(weights, pooled, jsBackend);
     served.forEach((result, i) => near(result.scores.map((s) => s.score), softmax(trained[i]!), `hidden ${hidden} row ${i}`));
     await head.release();
@@ -103,7 +103,7 @@ test('token heads: raw logits and decoded entities match in a padded batch (wind
     await raw.release();
 
     const head = await headKinds.token_classification(spec, defaultSessionOptions);
-    const served = (await head.run(features, rows)) as Entity[][];
+    const served = (await runHead(head, features, rows)) as Entity[][];
     const expected = await predictEntities(
       weights,
       tagSet,

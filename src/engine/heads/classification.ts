@@ -2,7 +2,7 @@
 import type { BackboneOutput } from '../backbone.js';
 import type { SessionOptions } from '../onnx-runtime.js';
 import { softmax } from './features.js';
-import type { Classification, HeadRow, HeadSpec, LoadedHead } from './head.js';
+import type { Classification, HeadModelOutput, HeadRow, HeadSpec, LoadedHead } from './head.js';
 import { OnnxHeadSession } from './onnx-head.js';
 
 export async function loadClassificationHead(spec: HeadSpec, options: SessionOptions): Promise<LoadedHead> {
@@ -10,8 +10,9 @@ export async function loadClassificationHead(spec: HeadSpec, options: SessionOpt
   const labels = spec.labels;
   return {
     spec,
-    async run(features: BackboneOutput, rows: readonly HeadRow[]): Promise<Classification[]> {
-      const { data, dims } = await session.run(features, rows);
+    model: session,
+    decode(output: HeadModelOutput | undefined, _features: BackboneOutput, rows: readonly HeadRow[]): Classification[] {
+      const { data, dims } = output!;
       if (dims.at(-1) !== labels.length) throw new Error(`head ${spec.name} returned ${dims.at(-1)} scores for ${labels.length} labels`);
       const probabilities = new Float64Array(labels.length);
       return rows.map((_, i) => {

@@ -1,6 +1,7 @@
 // The one small interface every head kind implements: decode the backbone's output for some rows.
 import type { BackboneOutput } from '../backbone.js';
 import type { TextEncoding } from '../tokenizer.js';
+import type { OnnxHeadSession } from './onnx-head.js';
 
 export type HeadTask = 'classification' | 'token_classification' | 'embedding';
 
@@ -43,8 +44,27 @@ export interface HeadRow {
   encoding: TextEncoding;
 }
 
+/** What a head's ONNX model returned for its rows: [rows, labels] or [rows, tokens, labels]. */
+export interface HeadModelOutput {
+  data: Float32Array;
+  dims: readonly number[];
+  /** How long the model ran, when it ran chained after the backbone. */
+  ms?: number;
+}
+
 export interface LoadedHead {
   readonly spec: HeadSpec;
-  run(features: BackboneOutput, rows: readonly HeadRow[]): Promise<HeadOutput[]>;
+  /**
+   * The head's ONNX model, which the backbone's worker thread runs right after the backbone on the rows that
+   * asked (see Backbone.run); absent for a head that only reads the backbone output (a plain embedding).
+   */
+  readonly model?: OnnxHeadSession;
+  /** Turns the model's output for `rows` (or, without a model, the backbone output) into results. */
+  decode(output: HeadModelOutput | undefined, features: BackboneOutput, rows: readonly HeadRow[]): HeadOutput[];
   release(): Promise<void>;
+}
+
+/** Runs a head on its own, outside a backbone batch (the backbone output must hold what it reads). */
+export async function runHead(head: LoadedHead, features: BackboneOutput, rows: readonly HeadRow[]): Promise<HeadOutput[]> {
+  return head.decode(head.model ? await head.model.run(features, rows) : undefined, features, rows);
 }

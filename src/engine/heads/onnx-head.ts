@@ -1,7 +1,8 @@
 // Feeding a head's ONNX session: a head reads `pooled` [n, hidden] or `token_states` [n, tokens, hidden]
 // (+ `attention_mask` [n, tokens] when it declares one) and returns `logits` (its first output).
 import type { BackboneOutput } from '../backbone.js';
-import { OnnxSession, float32Tensor, int64Tensor, type Feeds, type SessionOptions } from '../onnx-runtime.js';
+import type { BackboneSpec } from '../backbone.js';
+import { OnnxSession, float32Tensor, int64Tensor, type Chained, type Feeds, type SessionOptions } from '../onnx-runtime.js';
 import { gatherPooled, gatherTokenStates } from './features.js';
 import type { HeadRow, HeadSpec } from './head.js';
 
@@ -23,7 +24,23 @@ export class OnnxHeadSession {
     return new OnnxHeadSession(spec, session);
   }
 
-  /** Runs the head on the given rows; returns its first output ([n, labels] or [n, tokens, labels]). */
+  /**
+   * This head as a run chained after the backbone's (see OnnxSession.runChained): fed the given rows of the
+   * backbone's pooled output or token states (and attention mask) in the backbone's worker thread.
+   */
+  chainedAfter(backbone: Pick<BackboneSpec, 'inputs' | 'outputs'>, rows: readonly number[]): Chained {
+    const reads = this.spec.reads === 'pooled';
+    return {
+      session: this.session,
+      input: reads ? 'pooled' : 'token_states',
+      from: reads ? backbone.outputs.pooled : backbone.outputs.tokens,
+      rows,
+      ...(!reads && this.session.inputNames.includes('attention_mask') ? { mask: { input: 'attention_mask', from: backbone.inputs.mask } } : {}),
+      output: this.session.outputNames[0]!,
+    };
+  }
+
+  /** Runs the head on its own on the given rows; returns its first output ([n, labels] or [n, tokens, labels]). */
   async run(features: BackboneOutput, rows: readonly HeadRow[]): Promise<{ data: Float32Array; dims: readonly number[] }> {
     const output = this.session.outputNames[0]!;
     if (this.spec.reads === 'pooled') {

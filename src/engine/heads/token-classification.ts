@@ -4,7 +4,7 @@
 import type { BackboneOutput } from '../backbone.js';
 import type { SessionOptions } from '../onnx-runtime.js';
 import { softmax } from './features.js';
-import type { Entity, HeadRow, HeadSpec, LoadedHead } from './head.js';
+import type { Entity, HeadModelOutput, HeadRow, HeadSpec, LoadedHead } from './head.js';
 import { iobToSpans, type TokenOffset } from './iob.js';
 import { OnnxHeadSession } from './onnx-head.js';
 
@@ -52,8 +52,9 @@ export async function loadTokenClassificationHead(spec: HeadSpec, options: Sessi
   }
   return {
     spec,
-    async run(features: BackboneOutput, rows: readonly HeadRow[]): Promise<Entity[][]> {
-      const { data, dims } = await session.run(features, rows);
+    model: session,
+    decode(output: HeadModelOutput | undefined, features: BackboneOutput, rows: readonly HeadRow[]): Entity[][] {
+      const { data, dims } = output!;
       if (dims.at(-1) !== labels.length) throw new Error(`head ${spec.name} returned ${dims.at(-1)} scores for ${labels.length} labels`);
       const tokens = features.tokens;
       const probabilities = new Float64Array(labels.length);
