@@ -19,16 +19,19 @@ export interface ServerConfig {
   precision: 'auto' | 'fp32' | 'fp16';
   /** Batch and queue sizes used instead of the CPU ones when the backbone runs on CUDA (POLYHEAD_CUDA_*). */
   cuda: { maxBatchSize: number; maxBatchTokens: number; maxQueueTexts: number; maxQueueTokens: number; concurrentBatches: number };
-  /** POLYHEAD_ORT_THREADS, default 0 (one per core): onnxruntime intra-op threads for the backbone. */
+  /** POLYHEAD_ORT_THREADS, default 0 (one per core): onnxruntime intra-op threads of the first backbone replica. */
   ortThreads: number;
+  /** POLYHEAD_ORT_REPLICAS, default 1: copies of each model, each in its own worker thread, so that several
+   *  batches compute at once on a many-core CPU (on 2 cores it measured no gain, see README). Ignored on CUDA. */
+  ortReplicas: number;
   /** POLYHEAD_ORT_OPTIMIZATION (disabled | basic | extended | all), default all. */
   ortOptimization: 'disabled' | 'basic' | 'extended' | 'all';
   /** POLYHEAD_MAX_BATCH_SIZE, default 64: texts per backbone batch. */
   maxBatchSize: number;
   /** POLYHEAD_MAX_BATCH_TOKENS, default 8192: padded tokens (longest x count) per batch. */
   maxBatchTokens: number;
-  /** POLYHEAD_CONCURRENT_BATCHES, default 1: batches handed to onnxruntime at once on the CPU (a second one waits
-   *  in the worker, so the backbone never idles while the node thread is busy with HTTP). */
+  /** POLYHEAD_CONCURRENT_BATCHES, default POLYHEAD_ORT_REPLICAS: batches handed to onnxruntime at once on the CPU
+   *  (one per replica; more wait in a worker, so the backbone never idles while the node thread is busy). */
   concurrentBatches: number;
   /** POLYHEAD_MAX_WAIT_MS, default 0: how long a batch may wait to fill while the backbone is idle. */
   maxWaitMs: number;
@@ -74,6 +77,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const dataDir = resolve(env.POLYHEAD_DATA_DIR ?? '.polyhead');
   const defaultModel = env.POLYHEAD_DEFAULT_MODEL ?? 'default';
   const bundleDir = resolve(env.POLYHEAD_BUNDLE_DIR ?? join(dataDir, 'bundles'));
+  const ortReplicas = Math.max(1, integer(env, 'POLYHEAD_ORT_REPLICAS', 1));
   return {
     port: integer(env, 'PORT', 4000),
     host: env.HOST ?? '0.0.0.0',
@@ -90,11 +94,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       concurrentBatches: integer(env, 'POLYHEAD_CUDA_CONCURRENT_BATCHES', 2),
     },
     ortThreads: integer(env, 'POLYHEAD_ORT_THREADS', 0),
+    ortReplicas,
     ortOptimization: oneOf(env, 'POLYHEAD_ORT_OPTIMIZATION', ['disabled', 'basic', 'extended', 'all'] as const, 'all'),
     maxBatchSize: integer(env, 'POLYHEAD_MAX_BATCH_SIZE', 64),
     maxBatchTokens: integer(env, 'POLYHEAD_MAX_BATCH_TOKENS', 8192),
     maxWaitMs: integer(env, 'POLYHEAD_MAX_WAIT_MS', 0),
-    concurrentBatches: integer(env, 'POLYHEAD_CONCURRENT_BATCHES', 1),
+    concurrentBatches: integer(env, 'POLYHEAD_CONCURRENT_BATCHES', ortReplicas),
     maxQueueTexts: integer(env, 'POLYHEAD_MAX_QUEUE_TEXTS', 4096),
     maxQueueTokens: integer(env, 'POLYHEAD_MAX_QUEUE_TOKENS', 262_144),
     requestTimeoutMs: integer(env, 'POLYHEAD_REQUEST_TIMEOUT_MS', 30_000),

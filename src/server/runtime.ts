@@ -21,7 +21,13 @@ export interface Runtime {
 export async function prepareRuntime(config: ServerConfig, builtInBundle: string | undefined, log: (line: string) => void): Promise<Runtime> {
   const device = await selectDevice(config.device); // throws for POLYHEAD_DEVICE=cuda when CUDA cannot work
   const provider = device.provider;
-  const session: SessionOptions = { executionProvider: provider, intraOpThreads: config.ortThreads, graphOptimization: config.ortOptimization };
+  const session: SessionOptions = {
+    executionProvider: provider,
+    intraOpThreads: config.ortThreads,
+    graphOptimization: config.ortOptimization,
+    // A GPU runs one kernel stream per copy anyway; copies would only cost GPU memory.
+    replicas: provider === 'cuda' ? 1 : config.ortReplicas,
+  };
   if (config.precision === 'fp16' && provider !== 'cuda') throw new Error('POLYHEAD_PRECISION=fp16 needs the CUDA execution provider (POLYHEAD_DEVICE=cuda)');
   if (provider === 'cuda' && config.precision !== 'fp32' && builtInBundle) {
     const fp16 = await ensureFp16Backbone(builtInBundle, { check: session, log });
