@@ -1,6 +1,10 @@
 // `npm start`: run the server with settings from the environment until SIGTERM or SIGINT.
-import { readConfig } from './config.js';
-import { startPolyhead } from './server/start.js';
+// graphql-js chooses its type checks once, when it loads: in development mode it adds a cross-realm
+// instanceof check that costs a few per cent of every request's CPU. Unless told otherwise, run as
+// production (Polyhead's own development switch is NODE_ENV=development, see config.ts).
+process.env.NODE_ENV ??= 'production';
+const { readConfig } = await import('./config.js');
+const { startPolyhead } = await import('./server/start.js');
 
 const config = readConfig();
 try {
