@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   const SYN = 'synthetic-ner';
   const DEV = 'ner-dev';
   const OOD = 'sentiment-ood';
-  manifest.version = '1.1.0';
+  manifest.version = '1.2.0';
   // No `parent`: on a fresh start 1.0.0 was never registered, and the registry refuses an unknown parent.
   delete manifest.parent;
   manifest.description = 'Universal Sentence Encoder Lite as Polyhead\'s default backbone: sentence embeddings and similarity, a sentiment head and a named-entity head trained on the frozen backbone.';

@@ -88,6 +88,9 @@ const WELL_KNOWN_COMPANIES = [
   'Johnson & Johnson', 'Procter & Gamble', 'Nike', 'Adidas', 'Puma', 'Canon', 'Panasonic', 'Hyundai',
   'LG Electronics', 'Accenture', 'Deloitte', 'KPMG', 'Ernst & Young', 'Meta', 'OpenAI', 'Mozilla', 'Red Hat',
   'Dropbox', 'Slack', 'Zoom', 'Shopify', 'Etsy', 'Lyft', 'DoorDash', 'Deliveroo', 'Rakuten', '3M', 'Maersk',
+  // Film, games and toys: often seen as modifiers ("a Disney film"), see the modifier templates.
+  'Disney', 'Pixar', 'DreamWorks', 'Warner Bros.', 'Paramount', 'Universal Pictures', 'Lionsgate', 'Marvel Studios',
+  'HBO', 'Ubisoft', 'Electronic Arts', 'Lego', 'Hasbro', 'Mattel', 'Bandai Namco', 'Studio Ghibli',
 ];
 const BANKS = [
   'Bank of America', 'Goldman Sachs', 'JPMorgan Chase', 'HSBC', 'Deutsche Bank', 'Barclays', 'Santander',

@@ -37,7 +37,7 @@ export interface GenerateNerOptions {
 
 /** How often a template group is drawn, relative to the others (per template: bigger groups weigh more). */
 const GROUP_WEIGHTS: Record<TemplateGroup, number> = {
-  news: 1, business: 1, sport: 1, travel: 1, chat: 1, reviews: 1, dense: 1, misc: 1,
+  news: 1, business: 1, sport: 1, travel: 1, chat: 1, reviews: 1, dense: 1, misc: 1, modifiers: 1,
   // Mostly fixed sentences: drawn less often per template so they do not repeat too much.
   confusable: 0.5,
   noEntity: 0.5,

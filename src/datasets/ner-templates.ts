@@ -299,6 +299,33 @@ const NO_ENTITY = [
   'Sales fell sharply after the price increase.',
 ]
 
+/**
+ * An organisation's name used as a modifier of a common noun ("a Sony camera", "the latest Nintendo
+ * game"): the name is the entity, the noun after it is not, however much it follows a capitalised word.
+ */
+const MODIFIERS = [
+  'We watched the latest {COMPANY} film with the kids on {DAY}.',
+  '{FIRST} bought a {COMPANY} laptop in {CITY} last week.',
+  'The new {COMPANY} phone is too expensive for me.',
+  'My old {CARMAKER} car finally broke down near {CITY}.',
+  'Her favourite {COMPANY} movie is still the first one.',
+  'I returned the {COMPANY} headphones because they kept disconnecting.',
+  '{PER} reviewed the new {COMPANY} console for {MEDIA}.',
+  'Those {COMPANY} shoes fell apart after a month.',
+  'The {COMPANY} app crashed twice during the meeting with {PER}.',
+  'A {COMPANY} spokesperson confirmed the delay in {COUNTRY}.',
+  '{FIRST} binge-watched the whole {COMPANY} series over the holidays.',
+  'The {COMPANY} store in {CITY} had a queue round the block.',
+  'We saw the new {COMPANY} documentary at a cinema in {CITY}.',
+  'The {COMPANY} game was the best present {FIRST} got.',
+  'My sister works on the {COMPANY} account at an agency in {CITY}.',
+  'The {AIRLINE} flight from {CITY} was three hours late.',
+  'Every {COMPANY} product I own has lasted for years.',
+  '{PER} hated the {COMPANY} film but loved the music.',
+  'The {BANK} card was declined at the hotel in {CITY}.',
+  'Tickets for the {COMPANY} movie sold out in {CITY} on {DAY}.',
+]
+
 /** Formal, list-like and other registers. */
 const MISC = [
   'Born in {CITY} in {YEAR}, {PER} studied physics at {UNI}.',
@@ -342,6 +369,7 @@ export const TEMPLATE_GROUPS = {
   confusable: CONFUSABLE,
   noEntity: NO_ENTITY,
   misc: MISC,
+  modifiers: MODIFIERS,
 } as const;
 
 export type TemplateGroup = keyof typeof TEMPLATE_GROUPS;

@@ -103,7 +103,7 @@ test('inference keeps serving through a PostgreSQL outage; the registry reports 
   for (const query of [registryQuery, '{ datasets { name } }', '{ backbones { name heads { name } } }']) {
     assert.equal((await server.gql(query)).errors?.[0]?.extensions?.code, 'REGISTRY_UNAVAILABLE', query);
   }
-  const mutation = await server.admin('mutation { setAlias(model: "default", alias: "canary", version: "1.1.0") { version } }');
+  const mutation = await server.admin('mutation { setAlias(model: "default", alias: "canary", version: "1.2.0") { version } }');
   assert.equal(mutation.errors?.[0]?.extensions?.code, 'REGISTRY_UNAVAILABLE');
   await sleep(1_500);
 
@@ -124,7 +124,7 @@ test('inference keeps serving through a PostgreSQL outage; the registry reports 
   const registry = await server.gql(registryQuery);
   assert.equal(registry.errors, undefined, JSON.stringify(registry.errors));
   assert.equal(registry.data.models.edges[0].node.name, 'default');
-  assert.equal((await server.admin('mutation { setAlias(model: "default", alias: "canary", version: "1.1.0") { version } }')).errors, undefined);
+  assert.equal((await server.admin('mutation { setAlias(model: "default", alias: "canary", version: "1.2.0") { version } }')).errors, undefined);
   await sleep(1_000);
   await load.stop();
 

@@ -38,7 +38,7 @@ export const seedDocuments: Array<{ query: string; variables?: Record<string, un
   { query: 'query($name: String!) { model(name: $name) { name versions { version files { path sha256 sizeBytes } aliases } } }', variables: { name: 'default' } },
   { query: '{ datasets { name source license size } backbones { name version heads { name } } }' },
   { query: 'query A { a: sentiment(texts: ["x"]) { label } b: sentiment(texts: ["y"]) { ...F } } fragment F on Classification { label score }' },
-  { query: 'mutation { setAlias(model: "default", alias: "production", version: "1.1.0") { version } }' },
+  { query: 'mutation { setAlias(model: "default", alias: "production", version: "1.2.0") { version } }' },
   { query: 'mutation($p: String!) { importBundle(path: $p) { created } }', variables: { p: '../../etc' } },
   { query: 'query($id: ID!) { trainingJob(id: $id) { status phase } }', variables: { id: 'nope' } },
   { query: '{ __schema { types { name fields { name } } } }' },

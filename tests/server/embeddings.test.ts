@@ -22,7 +22,7 @@ test('the default model is the registered USE-lite backbone with its lineage', a
     server { loadedModels { name version backbone heads provider } }
     model(name: "default") { version { version backbone { name layers hiddenSize vocabSize maxTokens license fileSha256 pretrainedSource { name version citation } } } }
   }`);
-  assert.deepEqual(data.server.loadedModels[0], { name: 'default', version: '1.1.0', backbone: 'use-lite', heads: ['embedding', 'sentiment', 'entities'], provider: 'cpu' });
+  assert.deepEqual(data.server.loadedModels[0], { name: 'default', version: '1.2.0', backbone: 'use-lite', heads: ['embedding', 'sentiment', 'entities'], provider: 'cpu' });
   const backbone = data.model.version.backbone;
   assert.equal(backbone.name, 'use-lite');
   assert.equal(backbone.hiddenSize, 512);
