@@ -4,7 +4,8 @@
  * 1. raw: the backbone alone (the engine's Backbone over onnxruntime-node) at its best batch size: the
  *    ceiling on this machine.
  * 2. served: end-to-end GraphQL throughput and p50/p99 latency with 1, 16, 64 and 256 concurrent clients,
- *    each request carrying one text (autocannon, in this process; the server runs in its own process).
+ *    each request carrying one text, unique in the run (autocannon, in this process; the server runs in its
+ *    own process).
  * 3. multi-task: analyze { sentiment entities embedding } against analyze { sentiment } on the same texts,
  *    and against three separate single-task requests per text. The three are measured in turn, --rounds
  *    times, and each reports its median round: on a shared 2-core machine one run of a few seconds varies
@@ -105,17 +106,33 @@ async function gql(url: string, query: string, variables: object = {}) {
   return body.data;
 }
 
-/** autocannon with one text per request, rotating through the sentences; `queries` are sent in turn per text. */
+/**
+ * The k-th text a load sends: a fixture sentence with " (round)" appended, so no two requests in a run
+ * carry the same text. Otherwise clients that happen to send the same sentence at the same moment share one
+ * backbone pass (the scheduler runs a text once), which flatters the served figures; the raw ceiling is
+ * measured on the same suffixed texts, so both sides do the same work.
+ */
+function uniqueText(texts: readonly string[], k: number): string {
+  return `${texts[k % texts.length]} (${Math.floor(k / texts.length)})`;
+}
+
+/** autocannon with one text per request, each text unique; `queries` are sent in turn per text. */
 async function load(url: string, connections: number, texts: string[], queries: string[], seconds = duration) {
   let next = 0;
-  const bodies = texts.flatMap((text) => queries.map((query) => JSON.stringify({ query, variables: { t: [text] } })));
   const result = await autocannon({
     url,
     connections,
     duration: seconds,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    requests: [{ setupRequest: (request: any) => ({ ...request, body: bodies[next++ % bodies.length] }) }],
+    requests: [
+      {
+        setupRequest: (request: any) => {
+          const k = next++;
+          return { ...request, body: JSON.stringify({ query: queries[k % queries.length], variables: { t: [uniqueText(texts, Math.floor(k / queries.length))] } }) };
+        },
+      },
+    ],
   });
   const failures = result.errors + result.timeouts + result.non2xx;
   return {
@@ -132,7 +149,8 @@ async function main() {
   const bundleDir = join(packageRoot, '.cache', 'bundles');
   const defaultBundle = await ensureDefaultBundle(bundleDir);
   console.error('measuring the raw backbone...');
-  const raw = await rawCeiling(args.bundle ?? defaultBundle, texts);
+  // The raw ceiling runs on the texts the loads send (one round of them: the same lengths).
+  const raw = await rawCeiling(args.bundle ?? defaultBundle, texts.map((_, k) => uniqueText(texts, k)));
 
   const server = await startServer(tempDir('polyhead-bench-'), bundleDir);
   let model = args.model;
@@ -199,7 +217,7 @@ async function main() {
     p50At1MinusRawBatch1Ms: at1 ? round(at1.latencyMs.p50 - raw.batch1.p50Ms, 2) : null,
   };
   const lines = [
-    `Machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}; model "${model}" (heads: ${heads.join(', ')}); ${texts.length} sentences, one per request.`,
+    `Machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}; model "${model}" (heads: ${heads.join(', ')}); ${texts.length} sentences, one per request, made unique with a " (k)" suffix.`,
     '',
     '| measurement | clients | texts/s | p50 ms | p99 ms |',
     '|---|---:|---:|---:|---:|',
