@@ -1,4 +1,5 @@
 // Every setting comes from the environment, read once at start; each carries its default here.
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defaultQueryLimits, type QueryLimits } from './server/query-limits.js';
 
@@ -19,10 +20,10 @@ export interface ServerConfig {
   precision: 'auto' | 'fp32' | 'fp16';
   /** Batch and queue sizes used instead of the CPU ones when the backbone runs on CUDA (POLYHEAD_CUDA_*). */
   cuda: { maxBatchSize: number; maxBatchTokens: number; maxQueueTexts: number; maxQueueTokens: number; concurrentBatches: number };
-  /** POLYHEAD_ORT_THREADS, default 0 (one per core): onnxruntime intra-op threads of the first backbone replica. */
+  /** POLYHEAD_ORT_THREADS, default 0 (the cores shared out among the replicas): onnxruntime intra-op threads per replica. */
   ortThreads: number;
-  /** POLYHEAD_ORT_REPLICAS, default 1: copies of each model, each in its own worker thread, so that several
-   *  batches compute at once on a many-core CPU (on 2 cores it measured no gain, see README). Ignored on CUDA. */
+  /** POLYHEAD_ORT_REPLICAS, default 2 on a CPU with 2 cores or more, else 1: copies of each model, each in its own
+   *  worker thread, so that several batches compute at once (measured in the README). Ignored on CUDA. */
   ortReplicas: number;
   /** POLYHEAD_ORT_OPTIMIZATION (disabled | basic | extended | all), default all. */
   ortOptimization: 'disabled' | 'basic' | 'extended' | 'all';
@@ -77,7 +78,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const dataDir = resolve(env.POLYHEAD_DATA_DIR ?? '.polyhead');
   const defaultModel = env.POLYHEAD_DEFAULT_MODEL ?? 'default';
   const bundleDir = resolve(env.POLYHEAD_BUNDLE_DIR ?? join(dataDir, 'bundles'));
-  const ortReplicas = Math.max(1, integer(env, 'POLYHEAD_ORT_REPLICAS', 1));
+  const ortReplicas = Math.max(1, integer(env, 'POLYHEAD_ORT_REPLICAS', availableParallelism() >= 2 ? 2 : 1));
   return {
     port: integer(env, 'PORT', 4000),
     host: env.HOST ?? '0.0.0.0',
