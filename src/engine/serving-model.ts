@@ -74,9 +74,11 @@ export class ServingModel {
     });
     // Heads with a model run in the backbone's worker thread right after it (Backbone.run).
     const modelled = wanted.flatMap((head, h) => (head.model ? [{ model: head.model, rows: rowsOf[h]!.map((row) => row.index), h }] : []));
+    // Token states come back to this thread only for a head that reads them without a model of its own.
+    const tokensHere = wanted.some((head) => !head.model && head.spec.reads === 'tokens');
     const features = await this.backbone.run(
       batch.map((job) => job.encoding),
-      false,
+      tokensHere,
       modelled,
     );
     const modelOutput = new Map(modelled.map(({ h }, i) => [h, features.heads[i]!]));
