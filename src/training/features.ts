@@ -100,6 +100,16 @@ export async function extractTokenStates(backbone: Backbone, texts: readonly str
   return out;
 }
 
+/** The value of each text from `store`, extracting the distinct missing ones in one call first. */
+async function cached<T>(store: Map<string, T>, texts: readonly string[], extract: (missing: string[]) => Promise<T[]>): Promise<T[]> {
+  const missing = [...new Set(texts.filter((t) => !store.has(t)))];
+  if (missing.length) {
+    const values = await extract(missing);
+    missing.forEach((text, i) => store.set(text, values[i]!));
+  }
+  return texts.map((t) => store.get(t)!);
+}
+
 /**
  * In-memory cache of features by text for one backbone: a text repeated across the training, validation
  * and test sets (or across epochs and jobs) goes through the backbone once.
@@ -111,21 +121,11 @@ export class FeatureCache {
   constructor(readonly backbone: Backbone) {}
 
   async pooled(texts: readonly string[], options: ExtractOptions = {}): Promise<Float32Array[]> {
-    const missing = [...new Set(texts.filter((t) => !this.pooledByText.has(t)))];
-    if (missing.length) {
-      const features = await extractPooled(this.backbone, missing, options);
-      missing.forEach((text, i) => this.pooledByText.set(text, features[i]!));
-    }
-    return texts.map((t) => this.pooledByText.get(t)!);
+    return cached(this.pooledByText, texts, (missing) => extractPooled(this.backbone, missing, options));
   }
 
   async tokens(texts: readonly string[], options: ExtractOptions = {}): Promise<TokenFeatures[]> {
-    const missing = [...new Set(texts.filter((t) => !this.tokensByText.has(t)))];
-    if (missing.length) {
-      const features = await extractTokenStates(this.backbone, missing, options);
-      missing.forEach((text, i) => this.tokensByText.set(text, features[i]!));
-    }
-    return texts.map((t) => this.tokensByText.get(t)!);
+    return cached(this.tokensByText, texts, (missing) => extractTokenStates(this.backbone, missing, options));
   }
 
   clear(): void {
