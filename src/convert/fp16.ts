@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { sha256File } from '../bundle/files.js';
 import { parseBundleManifest } from '../bundle/manifest.js';
 import { Backbone, type BackboneOutput } from '../engine/backbone.js';
-import { runHead, type Classification, type Entity, type HeadRow, type LoadedHead } from '../engine/heads/head.js';
+import type { Classification, Entity, HeadRow, LoadedHead } from '../engine/heads/head.js';
 import { headKinds, isServableTask } from '../engine/heads/registry.js';
 import type { SessionOptions } from '../engine/onnx-runtime.js';
 import { packageRoot } from '../paths.js';
@@ -123,17 +123,18 @@ export async function checkFp16Parity(bundleDir: string, fp16File: string, sessi
       if (!head.file || !isServableTask(head.task) || head.task === 'embedding') continue;
       heads.push(await headKinds[head.task]({ name: head.name, task: head.task, reads: head.reads, file: join(bundleDir, head.file), labels: head.labels ?? [] }, plain));
     }
-    const needsTokens = heads.some((h) => h.spec.reads === 'tokens');
     const cosines: number[] = [];
     const headStats: Fp16Parity['heads'] = Object.fromEntries(heads.map((h) => [h.spec.name, { compared: 0, different: 0 }]));
     for (let start = 0; start < texts.length; start += batchSize) {
       const batch = texts.slice(start, start + batchSize);
       const encodings = batch.map((text) => fp32.encode(text));
-      const [a, b] = [await fp32.run(encodings, needsTokens), await fp16.run(encodings, needsTokens)];
+      // The heads run chained after each backbone, on every row, as when serving (Backbone.run).
+      const chained = heads.map((head) => ({ model: head.model!, rows: batch.map((_, index) => index) }));
+      const [a, b] = [await fp32.run(encodings, false, chained), await fp16.run(encodings, false, chained)];
       for (let row = 0; row < batch.length; row++) cosines.push(rowCosine(a, b, row));
       const rows: HeadRow[] = batch.map((text, index) => ({ index, text, encoding: encodings[index]! }));
-      for (const head of heads) {
-        const [outA, outB] = [await runHead(head, a, rows), await runHead(head, b, rows)];
+      for (const [h, head] of heads.entries()) {
+        const [outA, outB] = [decoded(head, a, h, rows), decoded(head, b, h, rows)];
         const stats = headStats[head.spec.name]!;
         for (let i = 0; i < rows.length; i++) {
           stats.compared++;
@@ -169,6 +170,13 @@ function rowCosine(a: BackboneOutput, b: BackboneOutput, row: number): number {
 }
 
 /** What must not change between fp32 and fp16: a classification's label, an entity list's spans and labels. */
+/** Head `h`'s chained output in `features`, decoded as the engine serves it (a failed head throws). */
+function decoded(head: LoadedHead, features: Awaited<ReturnType<Backbone['run']>>, h: number, rows: readonly HeadRow[]) {
+  const output = features.heads[h]!;
+  if (output instanceof Error) throw output;
+  return head.decode(output, features, rows);
+}
+
 function labelsOf(output: unknown): string {
   if (Array.isArray(output)) return JSON.stringify((output as Entity[]).map((e) => [e.label, e.start, e.end]));
   if (output && typeof output === 'object' && 'label' in output) return (output as Classification).label;
