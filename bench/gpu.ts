@@ -5,8 +5,10 @@
  *   npm run bench:gpu -- --device cpu --quick  # anywhere: the same steps, small and on the CPU
  *
  * Options (POLYHEAD_BUNDLE_DIR: where bundles are built, default .cache/bundles): --device cuda|cpu (default cuda), --quick, --duration <s> (served runs, default 8),
- *   --clients 64,256  --texts 1,64  --workers 1,4 (server processes sharing the GPU, node:cluster),
- *   --batches 1,8,...,1024  --server <main.js> (default dist/src/main.js)  --out <json>
+ *   --clients 64,256  --texts 1,64  --workers 1,4,8 (server processes sharing the GPU, node:cluster),
+ *   --batches 1,8,...,1024  --cpu-batches 1,16,...,256  --server <main.js> (default dist/src/main.js)  --out <json>
+ *   --profile <dir> (V8 CPU profiles of the server processes, node --cpu-prof; read them with
+ *   scripts/profile-summary.mjs)
  *
  * 1. device: selectDevice (the GPU's name), onnxruntime version, CPU cores.
  * 2. fp16 parity: backbone.fp16.onnx against backbone.onnx on tests/fixtures/sentences.txt (cosine min, and
@@ -38,6 +40,8 @@ const { values: args } = parseArgs({
     texts: { type: 'string', default: '1,64' },
     workers: { type: 'string' },
     batches: { type: 'string' },
+    'cpu-batches': { type: 'string' },
+    profile: { type: 'string' },
     server: { type: 'string' },
     out: { type: 'string' },
     'launch-cluster': { type: 'string' },
@@ -49,7 +53,8 @@ const { values: args } = parseArgs({
 if (args['launch-cluster']) {
   const cluster = (await import('node:cluster')).default;
   const workers = Number(args['launch-cluster']);
-  cluster.setupPrimary({ exec: resolve(args.server!), args: [] });
+  const execArgv = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, '--cpu-prof-interval=1000'] : [];
+  cluster.setupPrimary({ exec: resolve(args.server!), args: [], execArgv });
   let stopping = false;
   for (let i = 0; i < workers; i++) cluster.fork({ POLYHEAD_DATA_DIR: join(args['data-dir']!, `worker-${i}`) });
   cluster.on('exit', (worker, code) => {
@@ -85,11 +90,11 @@ async function main(): Promise<void> {
   const duration = Number(args.duration ?? (quick ? 2 : 8));
   const rawSeconds = quick ? 0.5 : 2;
   const list = (value: string | undefined, fallback: string) => (value ?? fallback).split(',').map(Number).filter((n) => n > 0);
-  const batches = list(args.batches, quick ? '1,16,64' : '1,8,32,64,128,256,512,1024');
-  const cpuBatches = list(undefined, quick ? '1,16,64' : '1,16,32,64,128,256');
+  const batches = list(args.batches, quick ? '1,16,64' : '1,8,32,64,128,256,512,1024,2048');
+  const cpuBatches = list(args['cpu-batches'], quick ? '1,16,64' : '1,16,32,64,128,256');
   const clientCounts = list(args.clients, quick ? '4,16' : '64,256');
   const textsPerRequest = list(args.texts, '1,64');
-  const workerCounts = list(args.workers ?? process.env.POLYHEAD_WORKERS, device === 'cuda' && !quick ? '1,4' : '1');
+  const workerCounts = list(args.workers ?? process.env.POLYHEAD_WORKERS, device === 'cuda' && !quick ? '1,4,8' : '1');
   const serverMain = resolve(args.server ?? join(packageRoot, 'dist/src/main.js'));
   const outFile = resolve(args.out ?? join(packageRoot, 'bench', 'results', device === 'cuda' ? 'gpu.json' : 'gpu-cpu.json'));
   const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -267,10 +272,13 @@ async function main(): Promise<void> {
       POLYHEAD_CUDA_MAX_QUEUE_TOKENS: process.env.POLYHEAD_CUDA_MAX_QUEUE_TOKENS ?? '8388608',
       POLYHEAD_REQUEST_TIMEOUT_MS: process.env.POLYHEAD_REQUEST_TIMEOUT_MS ?? '120000',
     };
+    // node refuses --cpu-prof in NODE_OPTIONS: the flags go on the server's command line (the cluster
+    // launcher hands them to its workers).
+    const profileFlags = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, '--cpu-prof-interval=1000'] : [];
     const command =
       workers > 1
-        ? [...process.execArgv, new URL(import.meta.url).pathname, '--launch-cluster', String(workers), '--server', serverMain, '--data-dir', dataDir]
-        : [serverMain];
+        ? [...process.execArgv, new URL(import.meta.url).pathname, '--launch-cluster', String(workers), '--server', serverMain, '--data-dir', dataDir, ...(args.profile ? ['--profile', args.profile] : [])]
+        : [...profileFlags, serverMain];
     const child = spawn(process.execPath, command, { env, stdio: ['ignore', 'pipe', 'inherit'] });
     const url = await new Promise<string>((resolveUrl, reject) => {
       let out = '';
