@@ -5,6 +5,8 @@ import type { OnnxHeadSession } from './heads/onnx-head.js';
 import { OnnxSession, int64Tensor, type SessionOptions } from './onnx-runtime.js';
 import { TextTokenizer, type TextEncoding } from './tokenizer.js';
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 export interface BackboneSpec {
   /** The backbone's registry name, e.g. use-lite. */
   name: string;
@@ -69,11 +71,16 @@ export class Backbone {
     const tokens = Math.max(1, ...encodings.map((e) => e.ids.length));
     const ids = new BigInt64Array(size * tokens);
     const mask = new BigInt64Array(size * tokens);
+    // int64 values written as their low 32-bit words (ids are small and non-negative; the high words stay 0):
+    // a BigInt per token cost more than the rest of this function at GPU batch sizes.
+    const idWords = new Int32Array(ids.buffer);
+    const maskWords = new Int32Array(mask.buffer);
+    const low = LITTLE_ENDIAN ? 0 : 1;
     encodings.forEach((encoding, row) => {
       const base = row * tokens;
       for (let i = 0; i < encoding.ids.length; i++) {
-        ids[base + i] = BigInt(encoding.ids[i]!);
-        mask[base + i] = 1n;
+        idWords[2 * (base + i) + low] = encoding.ids[i]!;
+        maskWords[2 * (base + i) + low] = 1;
       }
     });
     const { outputs } = this.spec;

@@ -106,7 +106,8 @@ export class ServingModel {
       failures[i] ?? {
         tokenCount: job.encoding.tokenCount,
         truncated: job.encoding.truncated,
-        embedding: features.pooled.slice(i * hidden, (i + 1) * hidden),
+        // A view, not a copy: a copy per text was a 2 KB allocation each, most never read (GPU batches).
+        embedding: features.pooled.subarray(i * hidden, (i + 1) * hidden),
         heads: outputs[i]!,
       },
     );

@@ -32,20 +32,79 @@ export interface TextEncoding {
   truncated: boolean;
 }
 
-interface TrieNode {
-  children: Map<string, TrieNode>;
-  id: number;
-  score: number;
-}
-
 const WORD_BOUNDARY = '\u2581';
 const UNKNOWN_ID = 0;
 /** Pieces scored at or below this are reserved (<s>, </s>, ...): the reference never matches them in text. */
 const RESERVED_SCORE_LIMIT = -1000;
+/** NFKC leaves ASCII unchanged, so ASCII texts skip normalization and its offset tables. */
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * The pieces as a trie over code points, in flat arrays: node 0 is the root, `pieceId[node]` is the piece
+ * ending there (-1: none). Edges: for ASCII code points a dense table (`asciiNext[asciiRow[node] * 128 +
+ * codePoint]`, -1: none; a row only for nodes with ASCII edges), for the rest `children[node]`. Most text
+ * is ASCII, and the table lookup is several times faster than a Map's.
+ */
+interface PieceTrie {
+  children: Array<Map<number, number> | undefined>;
+  asciiRow: Int32Array;
+  asciiNext: Int32Array;
+  pieceId: Int32Array;
+  pieceScore: Float64Array;
+}
+
+/**
+ * One text's tokens. The character offsets are worked out on first use: only heads that report
+ * spans (token classification) read them, and a served sentiment or embedding request never does.
+ */
+class Encoding implements TextEncoding {
+  private computedOffsets: Array<[number, number]> | undefined;
+
+  constructor(
+    readonly ids: Int32Array,
+    readonly tokenCount: number,
+    readonly truncated: boolean,
+    private readonly text: string,
+    private readonly normalized: string,
+    /** Source span of each UTF-16 unit of `normalized`; undefined when unit j came from text[j - 1] (ASCII). */
+    private readonly sources: { sourceStart: Int32Array; sourceEnd: Int32Array } | undefined,
+    /** Per kept token, its first and last UTF-16 unit in `normalized`. */
+    private readonly units: Int32Array,
+  ) {}
+
+  get offsets(): Array<[number, number]> {
+    if (this.computedOffsets) return this.computedOffsets;
+    const { text, normalized, sources, units } = this;
+    const sourceStart = (i: number) => (sources ? sources.sourceStart[i]! : Math.max(0, i - 1));
+    const sourceEnd = (i: number) => (sources ? sources.sourceEnd[i]! : i);
+    const offsets = new Array<[number, number]>(units.length / 2);
+    for (let t = 0; t < offsets.length; t++) {
+      let first = units[2 * t]!;
+      const last = units[2 * t + 1]!;
+      while (first < last && normalized[first] === WORD_BOUNDARY && (first === 0 || text[sourceStart(first)] !== WORD_BOUNDARY)) first++;
+      offsets[t] = [sourceStart(first), Math.max(sourceStart(first), sourceEnd(last))];
+    }
+    return (this.computedOffsets = offsets);
+  }
+
+  toJSON(): TextEncoding {
+    return { ids: this.ids, offsets: this.offsets, tokenCount: this.tokenCount, truncated: this.truncated };
+  }
+}
 
 export class TextTokenizer {
+  // Scratch space for one encode() at a time (node runs it synchronously), grown as texts need.
+  private codePoints = new Int32Array(256);
+  private unitIndex = new Int32Array(257);
+  private best = new Float64Array(257);
+  private bestId = new Int32Array(257);
+  private bestStart = new Int32Array(257);
+  private tokenId = new Int32Array(256);
+  private tokenStart = new Int32Array(256);
+  private tokenEnd = new Int32Array(256);
+
   private constructor(
-    private readonly root: TrieNode,
+    private readonly trie: PieceTrie,
     readonly maxTokens: number,
     readonly vocabSize: number,
   ) {}
@@ -64,96 +123,156 @@ export class TextTokenizer {
       throw new Error('tokenizer.json: expected a Unigram model with unk_id 0');
     }
     if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new Error(`maxTokens must be a positive integer, got ${maxTokens}`);
-    const root: TrieNode = { children: new Map(), id: -1, score: 0 };
+    const children: Array<Map<number, number> | undefined> = [undefined];
+    const pieceId: number[] = [-1];
+    const pieceScore: number[] = [0];
     model.vocab.forEach(([piece, score], id) => {
       if (id === UNKNOWN_ID || score <= RESERVED_SCORE_LIMIT) return;
-      let node = root;
+      let node = 0;
       for (const char of piece) {
-        let next = node.children.get(char);
-        if (!next) node.children.set(char, (next = { children: new Map(), id: -1, score: 0 }));
+        const codePoint = char.codePointAt(0)!;
+        const edges = (children[node] ??= new Map());
+        let next = edges.get(codePoint);
+        if (next === undefined) {
+          next = children.push(undefined) - 1;
+          pieceId.push(-1);
+          pieceScore.push(0);
+          edges.set(codePoint, next);
+        }
         node = next;
       }
       // A later duplicate piece wins, as in the reference's trie.
-      node.id = id;
-      node.score = score;
+      pieceId[node] = id;
+      pieceScore[node] = score;
     });
-    return new TextTokenizer(root, maxTokens, model.vocab.length);
+    const asciiRow = new Int32Array(children.length).fill(-1);
+    let rows = 0;
+    children.forEach((edges, node) => {
+      if (edges && [...edges.keys()].some((codePoint) => codePoint < 128)) asciiRow[node] = rows++;
+    });
+    const asciiNext = new Int32Array(rows * 128).fill(-1);
+    children.forEach((edges, node) => {
+      for (const [codePoint, next] of edges ?? []) if (codePoint < 128) asciiNext[asciiRow[node]! * 128 + codePoint] = next;
+    });
+    const trie = { children, asciiRow, asciiNext, pieceId: Int32Array.from(pieceId), pieceScore: Float64Array.from(pieceScore) };
+    return new TextTokenizer(trie, maxTokens, model.vocab.length);
   }
 
   encode(text: string): TextEncoding {
-    const { normalized, sourceStart, sourceEnd } = normalizeWithOffsets(text);
-    const chars = Array.from(normalized);
-    const tokens = this.segment(chars);
-    const tokenCount = tokens.length;
-    const kept = tokens.slice(0, this.maxTokens);
-    // Code point index -> UTF-16 index in `normalized`.
-    const unitIndex = new Int32Array(chars.length + 1);
-    for (let i = 0; i < chars.length; i++) unitIndex[i + 1] = unitIndex[i]! + chars[i]!.length;
-    const offsets = kept.map(({ start, end }): [number, number] => {
-      let first = unitIndex[start]!;
-      const last = unitIndex[end]! - 1;
-      while (first < last && normalized[first] === WORD_BOUNDARY && isBoundaryFromSpace(text, sourceStart, first)) first++;
-      return [sourceStart[first]!, Math.max(sourceStart[first]!, sourceEnd[last]!)];
-    });
-    return {
-      ids: Int32Array.from(kept, (t) => t.id),
-      offsets,
-      tokenCount,
-      truncated: tokenCount > this.maxTokens,
-    };
+    let normalized: string;
+    let sources: { sourceStart: Int32Array; sourceEnd: Int32Array } | undefined;
+    if (ASCII.test(text)) {
+      normalized = text.length === 0 ? '' : WORD_BOUNDARY + text.replaceAll(' ', WORD_BOUNDARY);
+    } else {
+      const result = normalizeWithOffsets(text);
+      normalized = result.normalized;
+      sources = { sourceStart: result.sourceStart, sourceEnd: result.sourceEnd };
+    }
+    const length = this.toCodePoints(normalized);
+    const tokenCount = this.segment(length);
+    const kept = Math.min(tokenCount, this.maxTokens);
+    const ids = new Int32Array(kept);
+    const units = new Int32Array(2 * kept);
+    for (let t = 0; t < kept; t++) {
+      ids[t] = this.tokenId[t]!;
+      units[2 * t] = this.unitIndex[this.tokenStart[t]!]!;
+      units[2 * t + 1] = this.unitIndex[this.tokenEnd[t]!]! - 1;
+    }
+    return new Encoding(ids, tokenCount, tokenCount > this.maxTokens, text, normalized, sources, units);
   }
 
   encodeBatch(texts: readonly string[]): TextEncoding[] {
     return texts.map((t) => this.encode(t));
   }
 
+  /** Fills codePoints and unitIndex (code point index -> UTF-16 index) for `normalized`; returns its code point count. */
+  private toCodePoints(normalized: string): number {
+    if (this.codePoints.length < normalized.length) this.grow(normalized.length);
+    let count = 0;
+    for (let i = 0; i < normalized.length; count++) {
+      const codePoint = normalized.codePointAt(i)!;
+      this.codePoints[count] = codePoint;
+      this.unitIndex[count] = i;
+      i += codePoint > 0xffff ? 2 : 1;
+    }
+    this.unitIndex[count] = normalized.length;
+    return count;
+  }
+
+  private grow(length: number): void {
+    const size = Math.max(length, 2 * this.codePoints.length);
+    this.codePoints = new Int32Array(size);
+    this.unitIndex = new Int32Array(size + 1);
+    this.best = new Float64Array(size + 1);
+    this.bestId = new Int32Array(size + 1);
+    this.bestStart = new Int32Array(size + 1);
+    this.tokenId = new Int32Array(size);
+    this.tokenStart = new Int32Array(size);
+    this.tokenEnd = new Int32Array(size);
+  }
+
   /**
    * The reference's Viterbi (embeddings/lib/tokenizer.ts), including its tie and "0 means unset"
    * rules: relaxing edges from each start in increasing order visits, for every end, the
    * candidates in the same order as the reference's per-end loop over ascending starts.
+   * Writes the tokens (id and code point span) to tokenId/tokenStart/tokenEnd; returns their count.
    */
-  private segment(chars: string[]): Array<{ id: number; start: number; end: number }> {
-    const n = chars.length;
-    const best = new Float64Array(n + 1);
-    const bestId = new Int32Array(n + 1);
-    const bestStart = new Int32Array(n + 1);
+  private segment(n: number): number {
+    const { children, asciiRow, asciiNext, pieceId, pieceScore } = this.trie;
+    const { codePoints, best, bestId, bestStart } = this;
+    best.fill(0, 0, n + 1);
     for (let start = 0; start < n; start++) {
-      let node: TrieNode | undefined = this.root;
+      const base = best[start]!;
+      let node = 0;
       let matched = false;
-      for (let end = start; end < n && node; end++) {
-        node = node.children.get(chars[end]!);
-        if (node && node.id >= 0) {
-          matched = true;
-          relax(end + 1, node.id, node.score);
+      for (let end = start; end < n; end++) {
+        const codePoint = codePoints[end]!;
+        let next: number;
+        if (codePoint < 128) {
+          const row = asciiRow[node]!;
+          next = row < 0 ? -1 : asciiNext[row * 128 + codePoint]!;
+        } else {
+          next = children[node]?.get(codePoint) ?? -1;
+        }
+        if (next < 0) break;
+        node = next;
+        const id = pieceId[node]!;
+        if (id < 0) continue;
+        matched = true;
+        const total = pieceScore[node]! + base;
+        if (best[end + 1] === 0 || total >= best[end + 1]!) {
+          best[end + 1] = total;
+          bestId[end + 1] = id;
+          bestStart[end + 1] = start;
         }
       }
       // A character that starts no piece is one unknown token (score 0).
-      if (!matched) relax(start + 1, UNKNOWN_ID, 0);
-
-      function relax(end: number, id: number, score: number): void {
-        const total = score + best[start]!;
-        if (best[end] === 0 || total >= best[end]!) {
-          best[end] = total;
-          bestId[end] = id;
-          bestStart[end] = start;
-        }
+      if (!matched && (best[start + 1] === 0 || base >= best[start + 1]!)) {
+        best[start + 1] = base;
+        bestId[start + 1] = UNKNOWN_ID;
+        bestStart[start + 1] = start;
       }
     }
-    const reversed: Array<{ id: number; start: number; end: number }> = [];
+    // Walk back from the end, writing tokens from the back of the arrays; runs of unknown
+    // characters become one unknown token.
+    const { tokenId, tokenStart, tokenEnd } = this;
+    let count = 0;
     for (let end = n; end > 0; end = bestStart[end]!) {
       const id = bestId[end]!;
-      const previous = reversed.at(-1);
-      // Runs of unknown characters become one unknown token.
-      if (id === UNKNOWN_ID && previous?.id === UNKNOWN_ID) previous.start = bestStart[end]!;
-      else reversed.push({ id, start: bestStart[end]!, end });
+      if (id === UNKNOWN_ID && count > 0 && tokenId[n - count] === UNKNOWN_ID) {
+        tokenStart[n - count] = bestStart[end]!;
+        continue;
+      }
+      count++;
+      tokenId[n - count] = id;
+      tokenStart[n - count] = bestStart[end]!;
+      tokenEnd[n - count] = end;
     }
-    return reversed.reverse();
+    tokenId.copyWithin(0, n - count, n);
+    tokenStart.copyWithin(0, n - count, n);
+    tokenEnd.copyWithin(0, n - count, n);
+    return count;
   }
-}
-
-/** True when the '▁' at normalized index `index` stands for a space (or the prepended boundary). */
-function isBoundaryFromSpace(text: string, sourceStart: Int32Array, index: number): boolean {
-  return index === 0 || text[sourceStart[index]!] !== WORD_BOUNDARY;
 }
 
 /**

@@ -1,19 +1,21 @@
 import { Field, Float, Int, ObjectType } from 'type-graphql';
 
-@ObjectType()
+// simpleResolvers: these plain result objects need no type-graphql resolver wrapper per field (graphql-js
+// reads the property itself); a 64-text request resolves hundreds of such fields.
+@ObjectType({ simpleResolvers: true })
 export class LabelScore {
   @Field() label!: string;
   @Field(() => Float) score!: number;
 }
 
-@ObjectType({ description: 'The output of a classification head: the best label, its probability, and every label\'s.' })
+@ObjectType({ description: 'The output of a classification head: the best label, its probability, and every label\'s.', simpleResolvers: true })
 export class Classification {
   @Field() label!: string;
   @Field(() => Float) score!: number;
   @Field(() => [LabelScore]) scores!: LabelScore[];
 }
 
-@ObjectType({ description: 'A named entity: `text.slice(start, end) === entity.text` (JavaScript string offsets, end exclusive).' })
+@ObjectType({ description: 'A named entity: `text.slice(start, end) === entity.text` (JavaScript string offsets, end exclusive).', simpleResolvers: true })
 export class Entity {
   @Field() text!: string;
   @Field() label!: string;

@@ -55,7 +55,7 @@ export class InferenceService {
     return new DataLoader<InferenceKey, TextResult, string>(
       async (keys) => {
         const started = performance.now();
-        // One engine request per text with the union of the heads every field wants for it.
+        // Per distinct text, the union of the heads every field wants for it.
         const wanted = new Map<string, { model: string; text: string; heads: Set<string> }>();
         for (const key of keys) {
           const id = `${key.model}\u0000${key.text}`;
@@ -63,19 +63,34 @@ export class InferenceService {
           key.heads.forEach((head) => entry.heads.add(head));
           wanted.set(id, entry);
         }
-        const results = new Map<string, Promise<TextResult | Error>>();
+        // One engine call per (model, head set) with all its texts: the engine's per-call work (checks,
+        // deadline) is paid once per group, not once per text.
+        const groups = new Map<string, { model: string; heads: string[]; ids: string[]; texts: string[] }>();
         for (const [id, entry] of wanted) {
-          results.set(
-            id,
-            this.engine.infer(entry.model, [entry.text], { heads: [...entry.heads], signal }).then(
-              ([result]) => result!,
-              (error: Error) => error,
-            ),
-          );
+          const heads = [...entry.heads].sort();
+          const groupKey = `${entry.model}\u0000${heads.join(',')}`;
+          const group = groups.get(groupKey) ?? { model: entry.model, heads, ids: [], texts: [] };
+          group.ids.push(id);
+          group.texts.push(entry.text);
+          groups.set(groupKey, group);
         }
-        const settled = await Promise.all(keys.map((key) => results.get(`${key.model}\u0000${key.text}`)!));
+        const results = new Map<string, TextResult | Error>();
+        await Promise.all(
+          [...groups.values()].map(async (group) => {
+            let outcome: Array<TextResult | Error>;
+            try {
+              outcome = await this.engine.infer(group.model, group.texts, { heads: group.heads, signal });
+            } catch (error) {
+              outcome = group.texts.map(() => error as Error);
+            }
+            group.ids.forEach((id, i) => results.set(id, outcome[i]!));
+          }),
+        );
         timing.inferenceMs += performance.now() - started;
-        return settled.map((result) => (result instanceof Error ? (toPolyheadError(result) ?? result) : result));
+        return keys.map((key) => {
+          const result = results.get(`${key.model}\u0000${key.text}`)!;
+          return result instanceof Error ? (toPolyheadError(result) ?? result) : result;
+        });
       },
       { cacheKeyFn: (key) => `${key.model}\u0000${[...key.heads].sort().join(',')}\u0000${key.text}`, maxBatchSize: 4096 },
     );
