@@ -53,7 +53,7 @@ const { values: args } = parseArgs({
 if (args['launch-cluster']) {
   const cluster = (await import('node:cluster')).default;
   const workers = Number(args['launch-cluster']);
-  const execArgv = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, '--cpu-prof-interval=1000'] : [];
+  const execArgv = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, '--cpu-prof-interval=250'] : [];
   cluster.setupPrimary({ exec: resolve(args.server!), args: [], execArgv });
   let stopping = false;
   for (let i = 0; i < workers; i++) cluster.fork({ POLYHEAD_DATA_DIR: join(args['data-dir']!, `worker-${i}`) });
@@ -203,7 +203,7 @@ async function main(): Promise<void> {
       for (const perRequest of textsPerRequest) {
         for (const clients of clientCounts) {
           await load(server.url, query, clients, perRequest, Math.min(2, duration)); // warm-up
-          const row = { workers, field: query.includes('sentiment') ? 'sentiment' : 'embed', ...(await measureServed(server.url, query, clients, perRequest, workers === 1)) };
+          const row = { workers, field: query.includes('sentiment') ? 'sentiment' : 'embed', ...(await measureServed(server.url, query, clients, perRequest, workers === 1 ? server.pid : undefined)) };
           log(`served ${JSON.stringify(row)}`);
           served.push(row);
         }
@@ -249,7 +249,7 @@ async function main(): Promise<void> {
 
   // ---- helpers ----
 
-  async function startServer(workers: number, batch: number): Promise<{ url: string; stop: () => Promise<void> }> {
+  async function startServer(workers: number, batch: number): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
     if (!existsSync(serverMain)) throw new Error(`${serverMain} is missing: run npm run build first`);
     const dataDir = mkdtempSync(join(os.tmpdir(), 'polyhead-bench-gpu-'));
     const env: NodeJS.ProcessEnv = {
@@ -274,7 +274,7 @@ async function main(): Promise<void> {
     };
     // node refuses --cpu-prof in NODE_OPTIONS: the flags go on the server's command line (the cluster
     // launcher hands them to its workers).
-    const profileFlags = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, '--cpu-prof-interval=1000'] : [];
+    const profileFlags = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, '--cpu-prof-interval=250'] : [];
     const command =
       workers > 1
         ? [...process.execArgv, new URL(import.meta.url).pathname, '--launch-cluster', String(workers), '--server', serverMain, '--data-dir', dataDir, ...(args.profile ? ['--profile', args.profile] : [])]
@@ -297,6 +297,7 @@ async function main(): Promise<void> {
     });
     return {
       url,
+      pid: child.pid!,
       stop: () =>
         new Promise<void>((done) => {
           child.once('exit', () => {
@@ -308,14 +309,19 @@ async function main(): Promise<void> {
     };
   }
 
-  async function measureServed(url: string, query: string, clients: number, perRequest: number, scrapeMetrics: boolean) {
+  /** With `serverPid` (one server process): its metrics and the CPU time of its main (event loop) thread. */
+  async function measureServed(url: string, query: string, clients: number, perRequest: number, serverPid: number | undefined) {
+    const scrapeMetrics = serverPid !== undefined;
     const before = scrapeMetrics ? await metrics(url) : undefined;
+    const mainBefore = serverPid !== undefined ? await mainThreadCpuSeconds(serverPid) : undefined;
     const gpu = device === 'cuda' ? sampleGpu() : undefined;
     const wall = performance.now();
     const result = await load(url, query, clients, perRequest, duration);
     const seconds = (performance.now() - wall) / 1000;
     const gpuUtilisation = await gpu?.stop();
     const after = scrapeMetrics ? await metrics(url) : undefined;
+    const mainAfter = serverPid !== undefined ? await mainThreadCpuSeconds(serverPid) : undefined;
+    const texts = result.textsPerSecond * seconds;
     const delta = (name: string) => (before && after ? (after[name] ?? 0) - (before[name] ?? 0) : NaN);
     const batchesRun = delta('batches');
     return {
@@ -327,6 +333,9 @@ async function main(): Promise<void> {
             meanBatchSize: round(delta('batchTexts') / batchesRun, 1),
             inferenceShareOfWall: round(delta('inferenceSeconds') / seconds, 3),
             cpuSecondsPerSecond: round(delta('cpuSeconds') / seconds, 2),
+            // Event-loop thread CPU per text served (GraphQL, JSON, tokenization, scheduling), and its share of wall time.
+            mainThreadMicrosPerText: mainBefore !== undefined && mainAfter !== undefined ? round(((mainAfter - mainBefore) * 1e6) / texts, 1) : null,
+            mainThreadBusy: mainBefore !== undefined && mainAfter !== undefined ? round((mainAfter - mainBefore) / seconds, 2) : null,
           }
         : null,
       gpuUtilisationPercent: gpuUtilisation ?? null,
@@ -381,6 +390,18 @@ async function main(): Promise<void> {
       inferenceSeconds: sum(/^polyhead_inference_seconds_sum\{[^}]*\} (\S+)$/gm),
       cpuSeconds: sum(/^polyhead_process_process_cpu_seconds_total (\S+)$/gm),
     };
+  }
+}
+
+/** CPU seconds (user + system) of a process's main thread, from /proc (Linux); undefined elsewhere. */
+async function mainThreadCpuSeconds(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ: 100 on every Linux architecture node runs on
+  } catch {
+    return undefined;
   }
 }
 

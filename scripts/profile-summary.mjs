@@ -5,14 +5,15 @@
  * or source file. Used to find what keeps the event loop busy under load (docs/gpu.md, docs/reliability.md).
  *
  *   node --cpu-prof --cpu-prof-dir=prof dist/src/main.js   # run, load it, stop it (SIGTERM writes the profile)
- *   node scripts/profile-summary.mjs prof [--top 20]
+ *   node scripts/profile-summary.mjs prof [--top 20] [--skip 5]   # --skip: leave out the first seconds (start-up)
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '20' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '20' }, skip: { type: 'string', default: '0' } } });
 const top = Number(values.top);
+const skipMicros = Number(values.skip) * 1e6;
 const files = positionals.flatMap((p) => (statSync(p).isDirectory() ? readdirSync(p).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(p, f)) : [p]));
 if (files.length === 0) {
   console.error('usage: profile-summary.mjs <profile or folder of .cpuprofile files> [--top N]');
@@ -38,7 +39,11 @@ for (const file of files) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
   // timeDeltas[i] is the time before sample i; attribute it to that sample's node.
-  for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  let elapsed = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    elapsed += profile.timeDeltas[i] ?? 0;
+    if (elapsed >= skipMicros) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const byCategory = new Map();
   const byFunction = new Map();
