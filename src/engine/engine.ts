@@ -144,15 +144,15 @@ export class Engine {
     const model = this.validate(modelName, request.heads);
     const heads = new Set(request.heads);
     const deadline = model.scheduler.now() + (request.timeoutMs ?? this.options.requestTimeoutMs);
-    const distinct = new Map<string, Promise<TextResult>>();
-    for (const text of texts) {
-      if (!distinct.has(text)) {
-        const promise = model.submit(text, model.backbone.encode(text), heads, { signal: request.signal, deadline });
-        promise.catch(() => {}); // observed below; avoids an unhandled rejection when an earlier text throws
-        distinct.set(text, promise);
-      }
-    }
-    return Promise.all(texts.map((text) => distinct.get(text)!.catch((error: Error) => error)));
+    const unique = [...new Set(texts)];
+    const promises = model.submitAll(
+      unique.map((text) => ({ text, encoding: model.backbone.encode(text) })),
+      heads,
+      { signal: request.signal, deadline },
+    );
+    const settled = await Promise.all(promises.map((promise) => promise.catch((error: Error) => error)));
+    const byText = new Map(unique.map((text, i) => [text, settled[i]!]));
+    return texts.map((text) => byText.get(text)!);
   }
 
   /** Queue state of every loaded model. */

@@ -97,6 +97,18 @@ interface Waiter<P, R> {
   wanted: P;
   resolve: (result: R) => void;
   reject: (error: unknown) => void;
+  /** The deadline and abort signal this waiter shares with the other entries of its submitAll call. */
+  watch?: Watch<P, R>;
+}
+
+/**
+ * One deadline timer and one abort listener for all the waiters of one submitAll call (a request's texts
+ * share both): a timer and a listener per text cost more than the rest of a submit.
+ */
+interface Watch<P, R> {
+  /** The waiters still waiting, with their entries. */
+  members: Map<Waiter<P, R>, Item<P, R>>;
+  deadline?: number;
   timer?: unknown;
   signal?: AbortSignal;
   onAbort?: () => void;
@@ -178,38 +190,69 @@ export class Scheduler<P, R> {
    * of what this submit asked for) and may be shared with other submitters of the same key: do not mutate it.
    */
   submit(entry: SchedulerEntry<P>, options: SubmitOptions = {}): Promise<R> {
-    // Caller misuse (a missing key, a length that is not a positive integer) throws a TypeError at once.
-    if (typeof entry?.key !== 'string') throw new TypeError('Scheduler.submit: entry.key must be a string');
-    positiveInteger('entry.tokens', entry.tokens);
-    const { signal, deadline } = options;
-    if (this.closing) return Promise.reject(new EngineError('SHUTTING_DOWN', 'The scheduler is shutting down'));
-    if (signal?.aborted) return Promise.reject(cancelled(signal));
-    if (deadline !== undefined && deadline <= this.clock.now()) return Promise.reject(deadlineExceeded());
+    return this.submitAll([entry], options)[0]!;
+  }
 
-    const item = this.findOrEnqueue(entry);
-    if (item instanceof EngineError) return Promise.reject(item);
-    return new Promise<R>((resolve, reject) => {
-      const waiter: Waiter<P, R> = { wanted: entry.payload, resolve, reject };
-      item.waiters.add(waiter);
-      if (signal) {
-        waiter.signal = signal;
-        waiter.onAbort = () => this.leave(item, waiter, cancelled(signal));
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      if (deadline !== undefined) this.armDeadline(item, waiter, deadline);
+  /**
+   * submit() for several entries that share the options (one request's texts): one promise per entry, in
+   * order; each entry succeeds or fails on its own, but they share one deadline timer and one abort listener.
+   */
+  submitAll(entries: readonly SchedulerEntry<P>[], options: SubmitOptions = {}): Promise<R>[] {
+    // Caller misuse (a missing key, a length that is not a positive integer) throws a TypeError at once.
+    for (const entry of entries) {
+      if (typeof entry?.key !== 'string') throw new TypeError('Scheduler.submit: entry.key must be a string');
+      positiveInteger('entry.tokens', entry.tokens);
+    }
+    const { signal, deadline } = options;
+    const refusal = this.closing
+      ? new EngineError('SHUTTING_DOWN', 'The scheduler is shutting down')
+      : signal?.aborted
+        ? cancelled(signal)
+        : deadline !== undefined && deadline <= this.clock.now()
+          ? deadlineExceeded()
+          : undefined;
+    if (refusal) return entries.map(() => Promise.reject(refusal));
+
+    const watch: Watch<P, R> = { members: new Map() };
+    const promises = entries.map((entry) => {
+      const item = this.findOrEnqueue(entry);
+      if (item instanceof EngineError) return Promise.reject(item);
+      return new Promise<R>((resolve, reject) => {
+        const waiter: Waiter<P, R> = { wanted: entry.payload, resolve, reject, watch };
+        item.waiters.add(waiter);
+        watch.members.set(waiter, item);
+      });
     });
+    if (watch.members.size > 0) {
+      if (signal) {
+        watch.signal = signal;
+        watch.onAbort = () => this.expire(watch, cancelled(signal));
+        signal.addEventListener('abort', watch.onAbort, { once: true });
+      }
+      if (deadline !== undefined) {
+        watch.deadline = deadline;
+        this.armDeadline(watch);
+      }
+    }
+    return promises;
   }
 
   /**
    * Node's timers count from the event loop's cached time, so one may fire a little before `deadline` on the
    * scheduler's clock; it is then re-armed for the rest, and a deadline is never reported early.
    */
-  private armDeadline(item: Item<P, R>, waiter: Waiter<P, R>, deadline: number): void {
-    const ms = deadline - this.clock.now();
+  private armDeadline(watch: Watch<P, R>): void {
+    watch.timer = undefined;
+    const ms = watch.deadline! - this.clock.now();
     // Beyond what a timer can hold (~24.8 days) a deadline cannot matter.
     if (ms > MAX_TIMER_MS) return;
-    if (ms <= 0) return this.leave(item, waiter, deadlineExceeded());
-    waiter.timer = this.clock.setTimeout(() => this.armDeadline(item, waiter, deadline), ms);
+    if (ms <= 0) return this.expire(watch, deadlineExceeded());
+    watch.timer = this.clock.setTimeout(() => this.armDeadline(watch), ms);
+  }
+
+  /** Every waiter still in the watch leaves with `error` (deadline or abort). */
+  private expire(watch: Watch<P, R>, error: EngineError): void {
+    for (const [waiter, item] of [...watch.members]) this.leave(item, waiter, error);
   }
 
   /** Stops taking work (new submits reject with SHUTTING_DOWN); resolves once waiting and running work is done. */
@@ -272,9 +315,13 @@ export class Scheduler<P, R> {
     this.checkIdle();
   }
 
+  /** The waiter no longer waits: the last one of its watch stops the shared timer and listener. */
   private release(waiter: Waiter<P, R>): void {
-    if (waiter.timer !== undefined) this.clock.clearTimeout(waiter.timer);
-    if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+    const watch = waiter.watch;
+    if (!watch || !watch.members.delete(waiter) || watch.members.size > 0) return;
+    if (watch.timer !== undefined) this.clock.clearTimeout(watch.timer);
+    if (watch.onAbort) watch.signal?.removeEventListener('abort', watch.onAbort);
+    watch.timer = watch.onAbort = undefined;
   }
 
   private dequeue(item: Item<P, R>): void {

@@ -57,7 +57,15 @@ export class ServingModel {
 
   /** Queues one text; resolves when its batch has run. */
   submit(text: string, encoding: TextEncoding, heads: ReadonlySet<string>, options: { signal?: AbortSignal; deadline?: number }): Promise<TextResult> {
-    return this.scheduler.submit({ key: text, tokens: Math.max(1, encoding.ids.length), payload: { text, encoding, heads } }, options);
+    return this.submitAll([{ text, encoding }], heads, options)[0]!;
+  }
+
+  /** Queues several texts of one request (same heads, deadline and signal); one promise per text, in order. */
+  submitAll(texts: ReadonlyArray<{ text: string; encoding: TextEncoding }>, heads: ReadonlySet<string>, options: { signal?: AbortSignal; deadline?: number }): Promise<TextResult>[] {
+    return this.scheduler.submitAll(
+      texts.map(({ text, encoding }) => ({ key: text, tokens: Math.max(1, encoding.ids.length), payload: { text, encoding, heads } })),
+      options,
+    );
   }
 
   /**

@@ -544,6 +544,57 @@ describe('deadlines and cancellation', () => {
   });
 });
 
+describe('submitAll: the texts of one request', () => {
+  it('answers each entry on its own, in order, with one shared deadline timer that stops when the last is answered', async () => {
+    const { clock, runner, scheduler } = setup({ maxBatchSize: 2 }, { hold: true });
+    const [first, second, third] = scheduler.submitAll([entry('one'), entry('two'), entry('three')], { deadline: 50 }).map(track);
+    await clock.advance(2);
+    await runner.release(); // the first batch: one, two
+    assert.equal(first!.value, 'one:a');
+    assert.equal(second!.value, 'two:a');
+    assert.equal(third!.done, false);
+    await clock.advance(50);
+    assertCode(third!.error, 'DEADLINE_EXCEEDED', 'the entry still running when the deadline passed');
+    assert.equal(clock.now(), 52);
+    await runner.release();
+    const pending = track(scheduler.submitAll([entry('x'), entry('y')], { deadline: 1_000 })[0]!);
+    await clock.advance(2);
+    await runner.release();
+    assert.equal(pending.value, 'x:a');
+    // Every entry answered: no deadline timer is left to fire later.
+    assert.equal((clock as unknown as { timers: Map<number, unknown> }).timers.size, 0);
+  });
+
+  it('cancels every entry still waiting or running when the shared signal aborts, and only those', async () => {
+    const { clock, runner, scheduler } = setup({ maxBatchSize: 1 }, { hold: true });
+    const controller = new AbortController();
+    let listeners = 0;
+    const signal = controller.signal;
+    const add = signal.addEventListener.bind(signal);
+    signal.addEventListener = ((...args: Parameters<AbortSignal['addEventListener']>) => (listeners++, add(...args))) as AbortSignal['addEventListener'];
+    const outcomes = scheduler.submitAll([entry('a'), entry('b'), entry('c')], { signal }).map(track);
+    assert.equal(listeners, 1, 'one abort listener for the whole request');
+    const bystander = track(scheduler.submit(entry('b')));
+    await clock.advance(2);
+    await runner.release(); // a answered
+    controller.abort();
+    await settle();
+    assert.equal(outcomes[0]!.value, 'a:a');
+    assertCode(outcomes[1]!.error, 'CANCELLED');
+    assertCode(outcomes[2]!.error, 'CANCELLED');
+    await runner.release();
+    await clock.advance(2);
+    assert.equal(bystander.value, 'b:a', 'another request for the same text is still served');
+    assert.deepEqual(runner.batches.map((x) => x.keys), [['a'], ['b']], 'c left the queue before it ran');
+  });
+
+  it('refuses a bad entry at once, before anything is queued', () => {
+    const { scheduler } = setup();
+    assert.throws(() => scheduler.submitAll([entry('fine'), { key: 'bad', tokens: 0, payload: { text: 'bad', heads: [] } }]), TypeError);
+    assert.equal(scheduler.depth.entries, 0);
+  });
+});
+
 describe('errors', () => {
   it('fails only the entry whose result is an Error', async () => {
     const boom = new Error('head failed on this text');
