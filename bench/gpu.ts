@@ -313,15 +313,23 @@ async function main(): Promise<void> {
   async function measureServed(url: string, query: string, clients: number, perRequest: number, serverPid: number | undefined) {
     const scrapeMetrics = serverPid !== undefined;
     const before = scrapeMetrics ? await metrics(url) : undefined;
-    const mainBefore = serverPid !== undefined ? await mainThreadCpuSeconds(serverPid) : undefined;
+    const threadsBefore = serverPid !== undefined ? await threadCpuSeconds(serverPid) : undefined;
+    const machineBefore = await machineCpu();
     const gpu = device === 'cuda' ? sampleGpu() : undefined;
     const wall = performance.now();
     const result = await load(url, query, clients, perRequest, duration);
     const seconds = (performance.now() - wall) / 1000;
     const gpuUtilisation = await gpu?.stop();
     const after = scrapeMetrics ? await metrics(url) : undefined;
-    const mainAfter = serverPid !== undefined ? await mainThreadCpuSeconds(serverPid) : undefined;
+    const threadsAfter = serverPid !== undefined ? await threadCpuSeconds(serverPid) : undefined;
+    const machineAfter = await machineCpu();
     const texts = result.textsPerSecond * seconds;
+    // CPU seconds per second of each server thread over the run, busiest first (main = the event loop).
+    const threadLoad =
+      threadsBefore && threadsAfter
+        ? [...threadsAfter].map(([tid, cpu]) => ({ tid, busy: (cpu - (threadsBefore.get(tid) ?? 0)) / seconds })).sort((a, b) => b.busy - a.busy)
+        : undefined;
+    const mainBusy = threadLoad?.find((t) => t.tid === serverPid)?.busy;
     const delta = (name: string) => (before && after ? (after[name] ?? 0) - (before[name] ?? 0) : NaN);
     const batchesRun = delta('batches');
     return {
@@ -334,11 +342,14 @@ async function main(): Promise<void> {
             inferenceShareOfWall: round(delta('inferenceSeconds') / seconds, 3),
             cpuSecondsPerSecond: round(delta('cpuSeconds') / seconds, 2),
             // Event-loop thread CPU per text served (GraphQL, JSON, tokenization, scheduling), and its share of wall time.
-            mainThreadMicrosPerText: mainBefore !== undefined && mainAfter !== undefined ? round(((mainAfter - mainBefore) * 1e6) / texts, 1) : null,
-            mainThreadBusy: mainBefore !== undefined && mainAfter !== undefined ? round((mainAfter - mainBefore) / seconds, 2) : null,
+            mainThreadMicrosPerText: mainBusy !== undefined ? round((mainBusy * seconds * 1e6) / texts, 1) : null,
+            mainThreadBusy: mainBusy !== undefined ? round(mainBusy, 2) : null,
+            otherThreadsBusiest: threadLoad?.filter((t) => t.tid !== serverPid).slice(0, 4).map((t) => round(t.busy, 2)) ?? null,
           }
         : null,
       gpuUtilisationPercent: gpuUtilisation ?? null,
+      // Cores busy on the whole machine (servers, load generator, everything), from /proc/stat.
+      machineBusyCores: machineBefore && machineAfter ? round(((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total)) * os.cpus().length, 1) : null,
     };
   }
 
@@ -393,13 +404,30 @@ async function main(): Promise<void> {
   }
 }
 
-/** CPU seconds (user + system) of a process's main thread, from /proc (Linux); undefined elsewhere. */
-async function mainThreadCpuSeconds(pid: number): Promise<number | undefined> {
+/** CPU seconds (user + system) of each thread of a process, by thread id, from /proc (Linux); undefined elsewhere. */
+async function threadCpuSeconds(pid: number): Promise<Map<number, number> | undefined> {
   try {
-    const stat = await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ: 100 on every Linux architecture node runs on
+    const { readdir } = await import('node:fs/promises');
+    const seconds = new Map<number, number>();
+    for (const tid of await readdir(`/proc/${pid}/task`)) {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
+      if (!stat) continue; // the thread ended
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      seconds.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / 100); // USER_HZ is 100 on Linux
+    }
+    return seconds;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy and total jiffies of the whole machine, from /proc/stat (Linux); undefined elsewhere. */
+async function machineCpu(): Promise<{ busy: number; total: number } | undefined> {
+  try {
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const busy = user! + nice! + system! + irq! + softirq! + (steal ?? 0);
+    return { busy, total: busy + idle! + iowait! };
   } catch {
     return undefined;
   }

@@ -60,6 +60,11 @@ export interface ServerConfig {
   corsOrigins: string[];
   /** POLYHEAD_BUNDLE_ROOTS: colon-separated folders importBundle may read below. Default <bundleDir>:./bundles. */
   bundleRoots: string[];
+  /**
+   * POLYHEAD_WORKERS, default 1: server processes sharing the port (node:cluster), for when one event loop
+   * cannot keep the device busy (GPU). More than 1 needs DATABASE_URL: embedded PGlite is one process's.
+   */
+  workers: number;
   /** DATABASE_URL (postgres://...); absent = embedded PGlite in dataDir. */
   databaseUrl?: string;
   /** POLYHEAD_API_KEY: bearer token for every mutation; absent = mutations are refused. */
@@ -81,6 +86,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const ortReplicas = Math.max(1, integer(env, 'POLYHEAD_ORT_REPLICAS', availableParallelism() >= 2 ? 2 : 1));
   return {
     port: integer(env, 'PORT', 4000),
+    workers: Math.max(1, integer(env, 'POLYHEAD_WORKERS', 1)),
     host: env.HOST ?? '0.0.0.0',
     dataDir,
     bundleDir,

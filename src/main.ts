@@ -7,6 +7,17 @@ const { readConfig } = await import('./config.js');
 const { startPolyhead } = await import('./server/start.js');
 
 const config = readConfig();
+const cluster = (await import('node:cluster')).default;
+if (config.workers > 1 && cluster.isPrimary) {
+  // The primary of POLYHEAD_WORKERS server processes: forks, relays, restarts; serves nothing itself.
+  if (!config.databaseUrl) {
+    console.error(`polyhead failed to start: POLYHEAD_WORKERS=${config.workers} needs DATABASE_URL (PostgreSQL): the embedded PGlite database belongs to one process`);
+    process.exit(1);
+  }
+  const { runClusterPrimary } = await import('./server/cluster.js');
+  const log = config.logLevel === 'silent' ? () => {} : (line: string) => console.log(line);
+  process.exit(await runClusterPrimary(config.workers, log));
+}
 try {
   const server = await startPolyhead(config);
   const stop = async (signal: string) => {

@@ -59,8 +59,19 @@ export interface StoredExample {
 
 export async function importBundle(prisma: PrismaClient, path: string, examples: Record<string, StoredExample[]> = {}): Promise<ImportResult> {
   const bundle = await readBundle(path);
-  return prisma.$transaction((tx) => registerBundle(tx, bundle, examples), { timeout: 60_000 });
+  return prisma.$transaction(
+    async (tx) => {
+      // Imports take turns: two processes registering the same bundle at once (the built-in model when a
+      // cluster starts, or two servers on one database) would otherwise both create its model and one fail.
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${importLockId})`;
+      return registerBundle(tx, bundle, examples);
+    },
+    { timeout: 60_000 },
+  );
 }
+
+/** Advisory lock key of bundle imports (the migration runner uses another). */
+const importLockId = 72_707_370;
 
 const taskEnum = {
   classification: 'CLASSIFICATION',

@@ -9,6 +9,7 @@ export class ServerResolver {
     const { server } = ctx;
     return {
       version: server.version,
+      pid: process.pid,
       uptimeSeconds: (Date.now() - server.startedAt) / 1000,
       database: server.databaseKind,
       defaultModel: server.defaultModel,

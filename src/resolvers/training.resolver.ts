@@ -41,6 +41,6 @@ export class TrainingResolver {
 
   @Query(() => TrainingJob, { nullable: true, description: 'A training job started by trainHead on this server.' })
   trainingJob(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext) {
-    return ctx.training.get(id) ?? null;
+    return ctx.training.find(id);
   }
 }

@@ -12,6 +12,7 @@ export class LoadedModel {
 @ObjectType({ description: 'This server process.' })
 export class ServerInfo {
   @Field() version!: string;
+  @Field(() => Int, { description: 'Operating-system process id: with POLYHEAD_WORKERS > 1, which server process answered.' }) pid!: number;
   @Field(() => Float) uptimeSeconds!: number;
   @Field({ description: 'pglite (embedded) or postgresql' }) database!: string;
   @Field() defaultModel!: string;

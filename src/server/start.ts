@@ -17,6 +17,9 @@ import { createApp } from './app.js';
 import { prepareRuntime } from './runtime.js';
 import { ensureDefaultBundle } from '../bundle/default-bundle.js';
 import { PolyheadMetrics } from './metrics.js';
+import cluster from 'node:cluster';
+import { ClusterLink } from './cluster-link.js';
+import type { ClusterMessage } from './cluster.js';
 
 export interface RunningServer {
   url: string;
@@ -52,7 +55,9 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       observer: metrics.observer,
     });
     metrics.attach(engine);
-    const models = new ModelManager(engine, registry, log);
+    // In a cluster (POLYHEAD_WORKERS > 1) model changes made here are passed on to the other server processes.
+    const link = cluster.isWorker && process.send ? new ClusterLink((message: ClusterMessage) => process.send!(message)) : undefined;
+    const models = new ModelManager(engine, registry, log, (change) => link?.modelsChanged(change));
     const startupModels = new ModelManager(engine, registry, quiet);
     closers.push(() => engine.close());
     if (builtInBundle) await startupModels.registerBuiltInBundle(builtInBundle);
@@ -69,6 +74,8 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       queueDepth: () => engine.depth().reduce((sum, d) => sum + d.entries, 0),
       totals: () => metrics.totals,
     };
+    const training = new TrainingJobs({ engine, models, registry, bundleDir: config.bundleDir, log, findElsewhere: link && ((id) => link.askJob(id)) });
+    link?.serve({ applyModelChange: (change) => void models.apply(change), findJob: (id) => training.get(id) });
     const httpServer = createServer();
     const { app, apollo } = await createApp({
       schema: await buildPolyheadSchema(),
@@ -76,7 +83,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       registry,
       inference,
       models,
-      training: new TrainingJobs({ engine, models, registry, bundleDir: config.bundleDir, log }),
+      training,
       metrics,
       state,
       apiKeys,
@@ -110,6 +117,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     });
     const port = (httpServer.address() as AddressInfo).port;
     const url = `http://localhost:${port}/graphql`;
+    link?.ready(url);
     log(`polyhead ${packageVersion} ready at ${url} in ${Date.now() - started} ms (database: ${db.kind}, device: ${runtime.description}: ${runtime.reason}, models: ${engine.list().map((m) => `${m.name} ${m.version}`).join(', ') || 'none'}, bootstrap admin key: ${config.apiKey ? 'set' : 'none'})`);
 
     let closing: Promise<void> | undefined;

@@ -6,16 +6,42 @@ import { sha256File, resolveInside } from '../bundle/files.js';
 import type { Engine, LoadedModelInfo } from '../engine/engine.js';
 import { PolyheadError, toPolyheadError } from '../errors.js';
 import type { RegistryService } from '../registry/registry.service.js';
+import type { ModelChange } from '../server/cluster-link.js';
 
 export class ModelManager {
   constructor(
     readonly engine: Engine,
     readonly registry: RegistryService,
     private readonly log: (line: string) => void = () => {},
+    /** Told after a load or unload succeeded (a cluster passes it on to the other server processes). */
+    private readonly onChange: (change: ModelChange) => void = () => {},
   ) {}
 
   /** Loads the version `ref` (version or alias; default: production alias, else newest) of a registered model. */
   async load(name: string, ref?: string | null): Promise<LoadedModelInfo> {
+    const info = await this.loadVersion(name, ref);
+    this.onChange({ op: 'load', name, version: info.version });
+    return info;
+  }
+
+  async unload(name: string): Promise<boolean> {
+    const unloaded = await this.engine.unload(name);
+    if (unloaded) this.onChange({ op: 'unload', name });
+    return unloaded;
+  }
+
+  /** Applies a change made by another server process of the cluster (not passed on again). */
+  async apply(change: ModelChange): Promise<void> {
+    try {
+      if (change.op === 'load') await this.loadVersion(change.name, change.version);
+      else await this.engine.unload(change.name);
+    } catch (error) {
+      // The version that served before keeps serving here; the log says why this process did not follow.
+      this.log(`could not follow the cluster's ${change.op} of ${change.name}: ${(error as Error).message}`);
+    }
+  }
+
+  private async loadVersion(name: string, ref?: string | null): Promise<LoadedModelInfo> {
     const version = await this.registry.resolveVersion(name, ref);
     const files = await this.registry.prisma.bundleFile.findMany({ where: { versionId: version.id } });
     try {
@@ -37,10 +63,6 @@ export class ModelManager {
     } catch (error) {
       throw toPolyheadError(error) ?? error;
     }
-  }
-
-  async unload(name: string): Promise<boolean> {
-    return this.engine.unload(name);
   }
 
   /** Registers a bundle folder the server built itself, such as the default model's (idempotent). */

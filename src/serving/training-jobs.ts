@@ -87,11 +87,25 @@ export class TrainingJobs {
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly deps: { engine: Engine; models: ModelManager; registry: RegistryService; bundleDir: string; log: (line: string) => void },
+    private readonly deps: {
+      engine: Engine;
+      models: ModelManager;
+      registry: RegistryService;
+      bundleDir: string;
+      log: (line: string) => void;
+      /** In a cluster: asks the other server processes for a job this one does not run. */
+      findElsewhere?: (id: string) => Promise<TrainingJob | null>;
+    },
   ) {}
 
+  /** A job run by this process. */
   get(id: string): TrainingJob | undefined {
     return this.jobs.get(id);
+  }
+
+  /** A job run by this process or, in a cluster, by another server process. */
+  async find(id: string): Promise<TrainingJob | null> {
+    return this.jobs.get(id) ?? (await this.deps.findElsewhere?.(id)) ?? null;
   }
 
   /** Checks everything that can be checked, then queues the job; throws BAD_USER_INPUT before any work. */

@@ -1,0 +1,100 @@
+// Several server processes sharing one port (node:cluster), for when one event loop cannot keep the device
+// busy: on a GPU the node side (HTTP, GraphQL, JSON, tokenization) is the bottleneck long before the GPU is
+// (docs/gpu.md). The primary serves nothing: it forks the workers, restarts one that dies, relays the
+// messages that keep them alike (a model loaded or unloaded by a mutation on one worker is loaded or
+// unloaded on all) and stops them on SIGTERM. Every worker opens the same PostgreSQL registry.
+import cluster, { type Worker } from 'node:cluster';
+import type { TrainingJob } from '../serving/training-jobs.js';
+
+/** What workers tell each other through the primary. */
+export type ClusterMessage =
+  | { polyhead: 'ready'; url: string }
+  | { polyhead: 'models'; op: 'load'; name: string; version: string }
+  | { polyhead: 'models'; op: 'unload'; name: string }
+  /** A worker asks its siblings for a training job it does not run (trainHead ran on another worker). */
+  | { polyhead: 'job-query'; id: string; ask: number; from?: number }
+  | { polyhead: 'job-answer'; ask: number; job: TrainingJob | null; from?: number };
+
+export function isClusterMessage(value: unknown): value is ClusterMessage {
+  return typeof value === 'object' && value !== null && typeof (value as { polyhead?: unknown }).polyhead === 'string';
+}
+
+/** Runs the primary until SIGTERM/SIGINT; resolves with the exit code. */
+export function runClusterPrimary(workers: number, log: (line: string) => void): Promise<number> {
+  // 'advanced' serialization keeps Dates (training jobs) intact across processes.
+  cluster.setupPrimary({ serialization: 'advanced' });
+  let stopping = false;
+  const ready = new Set<number>();
+  const everReady = new Set<number>();
+  // job-query relay: the asking worker and how many answers are still to come.
+  const asks = new Map<string, { from: Worker; waiting: number; answered: boolean }>();
+
+  return new Promise<number>((resolveExit) => {
+    const stopAll = (code: number) => {
+      stopping = true;
+      const alive = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && !w.isDead());
+      if (alive.length === 0) return resolveExit(code);
+      for (const worker of alive) worker.process.kill('SIGTERM');
+      cluster.on('exit', () => {
+        if (Object.values(cluster.workers ?? {}).every((w) => !w || w.isDead())) resolveExit(code);
+      });
+    };
+
+    const fork = () => {
+      const worker = cluster.fork();
+      worker.on('message', (message: unknown) => relay(worker, message));
+    };
+
+    const relay = (from: Worker, message: unknown) => {
+      if (!isClusterMessage(message)) return;
+      const others = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w !== from && !w.isDead());
+      switch (message.polyhead) {
+        case 'ready':
+          ready.add(from.id);
+          everReady.add(from.id);
+          if (ready.size === workers) log(`polyhead cluster: ${workers} server processes ready at ${message.url}`);
+          return;
+        case 'models':
+          for (const worker of others) worker.send(message);
+          return;
+        case 'job-query': {
+          const key = `${from.id}:${message.ask}`;
+          if (others.length === 0) return void from.send({ polyhead: 'job-answer', ask: message.ask, job: null } satisfies ClusterMessage);
+          asks.set(key, { from, waiting: others.length, answered: false });
+          for (const worker of others) worker.send({ ...message, from: from.id } satisfies ClusterMessage);
+          return;
+        }
+        case 'job-answer': {
+          const key = `${message.from}:${message.ask}`;
+          const ask = asks.get(key);
+          if (!ask) return;
+          ask.waiting--;
+          if (message.job && !ask.answered) {
+            ask.answered = true;
+            ask.from.send({ polyhead: 'job-answer', ask: message.ask, job: message.job } satisfies ClusterMessage);
+          }
+          if (ask.waiting === 0) {
+            if (!ask.answered) ask.from.send({ polyhead: 'job-answer', ask: message.ask, job: null } satisfies ClusterMessage);
+            asks.delete(key);
+          }
+          return;
+        }
+      }
+    };
+
+    cluster.on('exit', (worker, code, signal) => {
+      ready.delete(worker.id);
+      if (stopping) return;
+      if (!everReady.has(worker.id)) {
+        // It never started (bad settings, unreachable database): more forks would fail the same way.
+        log(`polyhead cluster: a server process failed to start (exit ${code ?? signal}); stopping`);
+        return stopAll(1);
+      }
+      log(`polyhead cluster: server process ${worker.process.pid} exited (${code ?? signal}); starting another`);
+      fork();
+    });
+    process.once('SIGTERM', () => stopAll(0));
+    process.once('SIGINT', () => stopAll(0));
+    for (let i = 0; i < workers; i++) fork();
+  });
+}
