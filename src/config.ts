@@ -20,9 +20,12 @@ export interface ServerConfig {
   precision: 'auto' | 'fp32' | 'fp16';
   /** Batch and queue sizes used instead of the CPU ones when the backbone runs on CUDA (POLYHEAD_CUDA_*). */
   cuda: { maxBatchSize: number; maxBatchTokens: number; maxQueueTexts: number; maxQueueTokens: number; concurrentBatches: number };
-  /** POLYHEAD_ORT_THREADS, default 0 (the cores shared out among the replicas): onnxruntime intra-op threads per replica. */
+  /**
+   * POLYHEAD_ORT_THREADS, default 0 (the cores shared out among the replicas; with POLYHEAD_WORKERS > 1, the
+   * cores divided by the workers): onnxruntime intra-op threads per replica.
+   */
   ortThreads: number;
-  /** POLYHEAD_ORT_REPLICAS, default 2 on a CPU with 2 cores or more, else 1: copies of each model, each in its own
+  /** POLYHEAD_ORT_REPLICAS, default 2 on a CPU with 2 cores or more (1 with POLYHEAD_WORKERS > 1), else 1: copies of each model, each in its own
    *  worker thread, so that several batches compute at once (measured in the README). Ignored on CUDA. */
   ortReplicas: number;
   /** POLYHEAD_ORT_OPTIMIZATION (disabled | basic | extended | all), default all. */
@@ -83,10 +86,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const dataDir = resolve(env.POLYHEAD_DATA_DIR ?? '.polyhead');
   const defaultModel = env.POLYHEAD_DEFAULT_MODEL ?? 'default';
   const bundleDir = resolve(env.POLYHEAD_BUNDLE_DIR ?? join(dataDir, 'bundles'));
-  const ortReplicas = Math.max(1, integer(env, 'POLYHEAD_ORT_REPLICAS', availableParallelism() >= 2 ? 2 : 1));
+  const workers = Math.max(1, integer(env, 'POLYHEAD_WORKERS', 1));
+  // Several server processes share the cores: each gets one replica and its share of the threads.
+  const ortReplicas = Math.max(1, integer(env, 'POLYHEAD_ORT_REPLICAS', workers === 1 && availableParallelism() >= 2 ? 2 : 1));
   return {
     port: integer(env, 'PORT', 4000),
-    workers: Math.max(1, integer(env, 'POLYHEAD_WORKERS', 1)),
+    workers,
     host: env.HOST ?? '0.0.0.0',
     dataDir,
     bundleDir,
@@ -100,7 +105,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       maxQueueTokens: integer(env, 'POLYHEAD_CUDA_MAX_QUEUE_TOKENS', 2_097_152),
       concurrentBatches: integer(env, 'POLYHEAD_CUDA_CONCURRENT_BATCHES', 2),
     },
-    ortThreads: integer(env, 'POLYHEAD_ORT_THREADS', 0),
+    ortThreads: integer(env, 'POLYHEAD_ORT_THREADS', workers > 1 ? Math.max(1, Math.floor(availableParallelism() / workers)) : 0),
     ortReplicas,
     ortOptimization: oneOf(env, 'POLYHEAD_ORT_OPTIMIZATION', ['disabled', 'basic', 'extended', 'all'] as const, 'all'),
     maxBatchSize: integer(env, 'POLYHEAD_MAX_BATCH_SIZE', 64),
