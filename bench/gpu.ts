@@ -260,6 +260,8 @@ async function main(): Promise<void> {
       POLYHEAD_BUNDLE_DIR: bundlesDir,
       POLYHEAD_DEVICE: device,
       POLYHEAD_LOG: 'info',
+      // Each server is one process: the benchmark starts several itself (its own launcher, PGlite each).
+      POLYHEAD_WORKERS: '1',
       // Device-specific serving settings (kept when already set in the environment).
       POLYHEAD_MAX_BATCH_SIZE: process.env.POLYHEAD_MAX_BATCH_SIZE ?? String(device === 'cuda' ? batch : 64),
       POLYHEAD_MAX_BATCH_TOKENS: process.env.POLYHEAD_MAX_BATCH_TOKENS ?? String(device === 'cuda' ? batch * 64 : 8192),
