@@ -6,7 +6,7 @@ import cors from 'cors';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { GraphQLSchema } from 'graphql';
 import { formatError } from '../errors.js';
 import type { RequestContext, ServerState } from '../resolvers/context.js';
@@ -52,6 +52,9 @@ export async function createApp(options: AppOptions) {
       // Apollo's drain has its own 10 s cut-off; ours is POLYHEAD_SHUTDOWN_TIMEOUT_MS.
       ApolloServerPluginDrainHttpServer({ httpServer: options.httpServer, stopGracePeriodMillis: options.config.shutdownTimeoutMs }),
       ApolloServerPluginLandingPageDisabled(),
+      // Apollo installs its cache-control plugin by default; it hooks every resolved field (hundreds in a
+      // 64-text answer) to compute HTTP cache hints that inference answers never carry.
+      ApolloServerPluginCacheControlDisabled(),
       observabilityPlugin(options.metrics),
       guardPlugin(options.schema, options.config.queryLimits, options.config.requireReadKey),
     ],
