@@ -30,7 +30,10 @@ export async function spawnServer(env: NodeJS.ProcessEnv, timeoutMs = 120_000): 
       }
     };
     child.stdout!.on('data', check);
-    void exited.then((code) => reject(new Error(`server exited with ${code}:\n${output}`)));
+    void exited.then((code) => {
+      clearTimeout(timer); // a pending timer would keep the test process alive for timeoutMs
+      reject(new Error(`server exited with ${code}:\n${output}`));
+    });
   });
   return {
     child,
