@@ -21,8 +21,8 @@ export interface ServerConfig {
   /** Batch and queue sizes used instead of the CPU ones when the backbone runs on CUDA (POLYHEAD_CUDA_*). */
   cuda: { maxBatchSize: number; maxBatchTokens: number; maxQueueTexts: number; maxQueueTokens: number; concurrentBatches: number };
   /**
-   * POLYHEAD_ORT_THREADS, default 0 (the cores shared out among the replicas; with POLYHEAD_WORKERS > 1, the
-   * cores divided by the workers): onnxruntime intra-op threads per replica.
+   * POLYHEAD_ORT_THREADS, default 0 (the cores shared out among the replicas; on the CPU with POLYHEAD_WORKERS > 1,
+   * the cores divided by the workers, see server/runtime.ts): onnxruntime intra-op threads per replica.
    */
   ortThreads: number;
   /** POLYHEAD_ORT_REPLICAS, default 2 on a CPU with 2 cores or more (1 with POLYHEAD_WORKERS > 1), else 1: copies of each model, each in its own
@@ -105,7 +105,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       maxQueueTokens: integer(env, 'POLYHEAD_CUDA_MAX_QUEUE_TOKENS', 2_097_152),
       concurrentBatches: integer(env, 'POLYHEAD_CUDA_CONCURRENT_BATCHES', 2),
     },
-    ortThreads: integer(env, 'POLYHEAD_ORT_THREADS', workers > 1 ? Math.max(1, Math.floor(availableParallelism() / workers)) : 0),
+    ortThreads: integer(env, 'POLYHEAD_ORT_THREADS', 0),
     ortReplicas,
     ortOptimization: oneOf(env, 'POLYHEAD_ORT_OPTIMIZATION', ['disabled', 'basic', 'extended', 'all'] as const, 'all'),
     maxBatchSize: integer(env, 'POLYHEAD_MAX_BATCH_SIZE', 64),

@@ -1,5 +1,6 @@
 // Where the backbone runs and with what settings: the device (auto/cpu/cuda), the precision (the fp16
 // backbone on CUDA, checked against fp32 before use), and batch/queue sizes that differ by device.
+import { availableParallelism } from 'node:os';
 import type { ServerConfig } from '../config.js';
 import { ensureFp16Backbone } from '../convert/fp16.js';
 import { selectDevice } from '../engine/device.js';
@@ -23,7 +24,7 @@ export async function prepareRuntime(config: ServerConfig, builtInBundle: string
   const provider = device.provider;
   const session: SessionOptions = {
     executionProvider: provider,
-    intraOpThreads: config.ortThreads,
+    intraOpThreads: config.ortThreads || cpuShare(provider, config.workers),
     graphOptimization: config.ortOptimization,
     // A GPU runs one kernel stream per copy anyway; copies would only cost GPU memory.
     replicas: provider === 'cuda' ? 1 : config.ortReplicas,
@@ -52,4 +53,12 @@ export async function prepareRuntime(config: ServerConfig, builtInBundle: string
       batchOverheadTokens: provider === 'cuda' ? 4096 : 128,
     },
   };
+}
+
+/**
+ * Several server processes on the CPU split the cores between them (0 = onnxruntime's default). Not on CUDA:
+ * there one intra-op thread per process measured slower with 12 processes (docs/gpu.md).
+ */
+export function cpuShare(provider: 'cpu' | 'cuda', workers: number): number {
+  return provider === 'cpu' && workers > 1 ? Math.max(1, Math.floor(availableParallelism() / workers)) : 0;
 }
