@@ -36,7 +36,7 @@ const WORD_BOUNDARY = '\u2581';
 const UNKNOWN_ID = 0;
 /** Pieces scored at or below this are reserved (<s>, </s>, ...): the reference never matches them in text. */
 const RESERVED_SCORE_LIMIT = -1000;
-/** NFKC leaves ASCII unchanged, so ASCII texts skip normalization and its offset tables. */
+/** NFKC leaves ASCII unchanged, so ASCII texts skip it. */
 const ASCII = /^[\x00-\x7f]*$/;
 
 /**
@@ -66,8 +66,8 @@ class Encoding implements TextEncoding {
     readonly truncated: boolean,
     private readonly text: string,
     private readonly normalized: string,
-    /** Source span of each UTF-16 unit of `normalized`; undefined when unit j came from text[j - 1] (ASCII). */
-    private readonly sources: { sourceStart: Int32Array; sourceEnd: Int32Array } | undefined,
+    /** Source span of each UTF-16 unit of `normalized`; undefined when unit j came from text[j - 1]. */
+    private readonly sources: SourceSpans | undefined,
     /** Per kept token, its first and last UTF-16 unit in `normalized`. */
     private readonly units: Int32Array,
   ) {}
@@ -159,15 +159,7 @@ export class TextTokenizer {
   }
 
   encode(text: string): TextEncoding {
-    let normalized: string;
-    let sources: { sourceStart: Int32Array; sourceEnd: Int32Array } | undefined;
-    if (ASCII.test(text)) {
-      normalized = text.length === 0 ? '' : WORD_BOUNDARY + text.replaceAll(' ', WORD_BOUNDARY);
-    } else {
-      const result = normalizeWithOffsets(text);
-      normalized = result.normalized;
-      sources = { sourceStart: result.sourceStart, sourceEnd: result.sourceEnd };
-    }
+    const { normalized, sources } = normalizeWithOffsets(text);
     const length = this.toCodePoints(normalized);
     const tokenCount = this.segment(length);
     const kept = Math.min(tokenCount, this.maxTokens);
@@ -275,31 +267,33 @@ export class TextTokenizer {
   }
 }
 
+/** Where each UTF-16 unit of a normalized text came from: the [start, end) span of the original text. */
+interface SourceSpans {
+  sourceStart: Int32Array;
+  sourceEnd: Int32Array;
+}
+
 /**
- * The reference normalization (NFKC; if non-empty, '▁' + text with ' ' -> '▁') and, for every
- * UTF-16 unit of the result, the [start, end) span of the original text it came from.
+ * The reference normalization (NFKC; if non-empty, '▁' + text with ' ' -> '▁') and, unless NFKC left the
+ * text as it was (then unit j of the result came from text[j - 1]), the source span of every unit.
  */
-export function normalizeWithOffsets(text: string): { normalized: string; sourceStart: Int32Array; sourceEnd: Int32Array } {
-  const whole = text.normalize('NFKC');
-  if (whole.length === 0) return { normalized: '', sourceStart: new Int32Array(0), sourceEnd: new Int32Array(0) };
+function normalizeWithOffsets(text: string): { normalized: string; sources?: SourceSpans } {
+  // NFKC leaves ASCII unchanged: most texts skip it.
+  const whole = ASCII.test(text) ? text : text.normalize('NFKC');
+  if (whole.length === 0) return { normalized: '' };
+  const normalized = WORD_BOUNDARY + whole.replaceAll(' ', WORD_BOUNDARY);
+  if (whole === text) return { normalized };
+  // Index 0 is the prepended boundary: an empty span at the start.
   const sourceStart = new Int32Array(whole.length + 1);
   const sourceEnd = new Int32Array(whole.length + 1);
-  // Index 0 is the prepended boundary: an empty span at the start.
-  if (whole === text) {
-    for (let i = 0; i < text.length; i++) {
-      sourceStart[i + 1] = i;
-      sourceEnd[i + 1] = i + 1;
-    }
-  } else {
-    let at = 1;
-    for (const unit of normalizationUnits(text, whole)) {
-      for (let i = 0; i < unit.normalized.length; i++, at++) {
-        sourceStart[at] = unit.start;
-        sourceEnd[at] = unit.end;
-      }
+  let at = 1;
+  for (const unit of normalizationUnits(text, whole)) {
+    for (let i = 0; i < unit.normalized.length; i++, at++) {
+      sourceStart[at] = unit.start;
+      sourceEnd[at] = unit.end;
     }
   }
-  return { normalized: WORD_BOUNDARY + whole.replaceAll(' ', WORD_BOUNDARY), sourceStart, sourceEnd };
+  return { normalized, sources: { sourceStart, sourceEnd } };
 }
 
 interface NormalizationUnit {
