@@ -98,7 +98,7 @@ interface Waiter<P, R> {
   resolve: (result: R) => void;
   reject: (error: unknown) => void;
   /** The deadline and abort signal this waiter shares with the other entries of its submitAll call. */
-  watch?: Watch<P, R>;
+  watch: Watch<P, R>;
 }
 
 /**
@@ -317,8 +317,8 @@ export class Scheduler<P, R> {
 
   /** The waiter no longer waits: the last one of its watch stops the shared timer and listener. */
   private release(waiter: Waiter<P, R>): void {
-    const watch = waiter.watch;
-    if (!watch || !watch.members.delete(waiter) || watch.members.size > 0) return;
+    const { watch } = waiter;
+    if (!watch.members.delete(waiter) || watch.members.size > 0) return;
     if (watch.timer !== undefined) this.clock.clearTimeout(watch.timer);
     if (watch.onAbort) watch.signal?.removeEventListener('abort', watch.onAbort);
     watch.timer = watch.onAbort = undefined;
