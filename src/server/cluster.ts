@@ -24,8 +24,8 @@ export function runClusterPrimary(workers: number, log: (line: string) => void):
   // 'advanced' serialization keeps Dates (training jobs) intact across processes.
   cluster.setupPrimary({ serialization: 'advanced' });
   let stopping = false;
-  const ready = new Set<number>();
-  const everReady = new Set<number>();
+  // Every worker that got as far as listening, replacements included.
+  const started = new Set<number>();
   // job-query relay: the asking worker and how many answers are still to come.
   const asks = new Map<string, { from: Worker; waiting: number; answered: boolean }>();
 
@@ -50,9 +50,8 @@ export function runClusterPrimary(workers: number, log: (line: string) => void):
       const others = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w !== from && !w.isDead());
       switch (message.polyhead) {
         case 'ready':
-          ready.add(from.id);
-          everReady.add(from.id);
-          if (ready.size === workers) log(`polyhead cluster: ${workers} server processes ready at ${message.url}`);
+          started.add(from.id);
+          if (started.size === workers) log(`polyhead cluster: ${workers} server processes ready at ${message.url}`);
           return;
         case 'models':
           for (const worker of others) worker.send(message);
@@ -83,9 +82,8 @@ export function runClusterPrimary(workers: number, log: (line: string) => void):
     };
 
     cluster.on('exit', (worker, code, signal) => {
-      ready.delete(worker.id);
       if (stopping) return;
-      if (!everReady.has(worker.id)) {
+      if (!started.has(worker.id)) {
         // It never started (bad settings, unreachable database): more forks would fail the same way.
         log(`polyhead cluster: a server process failed to start (exit ${code ?? signal}); stopping`);
         return stopAll(1);
