@@ -27,7 +27,7 @@
 import os from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -53,8 +53,7 @@ const { values: args } = parseArgs({
 if (args['launch-cluster']) {
   const cluster = (await import('node:cluster')).default;
   const workers = Number(args['launch-cluster']);
-  const execArgv = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, '--cpu-prof-interval=250'] : [];
-  cluster.setupPrimary({ exec: resolve(args.server!), args: [], execArgv });
+  cluster.setupPrimary({ exec: resolve(args.server!), args: [], execArgv: profileFlags(args.profile) });
   let stopping = false;
   for (let i = 0; i < workers; i++) cluster.fork({ POLYHEAD_DATA_DIR: join(args['data-dir']!, `worker-${i}`) });
   cluster.on('exit', (worker, code) => {
@@ -274,13 +273,10 @@ async function main(): Promise<void> {
       POLYHEAD_CUDA_MAX_QUEUE_TOKENS: process.env.POLYHEAD_CUDA_MAX_QUEUE_TOKENS ?? '8388608',
       POLYHEAD_REQUEST_TIMEOUT_MS: process.env.POLYHEAD_REQUEST_TIMEOUT_MS ?? '120000',
     };
-    // node refuses --cpu-prof in NODE_OPTIONS: the flags go on the server's command line (the cluster
-    // launcher hands them to its workers).
-    const profileFlags = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, '--cpu-prof-interval=250'] : [];
     const command =
       workers > 1
         ? [...process.execArgv, new URL(import.meta.url).pathname, '--launch-cluster', String(workers), '--server', serverMain, '--data-dir', dataDir, ...(args.profile ? ['--profile', args.profile] : [])]
-        : [...profileFlags, serverMain];
+        : [...profileFlags(args.profile), serverMain];
     const child = spawn(process.execPath, command, { env, stdio: ['ignore', 'pipe', 'inherit'] });
     const url = await new Promise<string>((resolveUrl, reject) => {
       let out = '';
@@ -406,10 +402,17 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * node flags that write V8 CPU profiles of a server into `dir` (none without one). node refuses --cpu-prof in
+ * NODE_OPTIONS, so they go on the server's command line; the cluster launcher hands them to its workers.
+ */
+function profileFlags(dir: string | undefined): string[] {
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(dir)}`, '--cpu-prof-interval=250'] : [];
+}
+
 /** CPU seconds (user + system) of each thread of a process, by thread id, from /proc (Linux); undefined elsewhere. */
 async function threadCpuSeconds(pid: number): Promise<Map<number, number> | undefined> {
   try {
-    const { readdir } = await import('node:fs/promises');
     const seconds = new Map<number, number>();
     for (const tid of await readdir(`/proc/${pid}/task`)) {
       const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
