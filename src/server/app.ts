@@ -1,10 +1,10 @@
-// The HTTP surface: POST/GET /graphql (Apollo), GraphiQL on GET /graphql from a browser, health probes.
+// The HTTP surface: POST/GET /graphql (Apollo, on plain node:http: graphql-http.ts), GraphiQL on GET /graphql
+// from a browser, health probes and metrics (express).
 import { setMaxListeners } from 'node:events';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import express from 'express';
 import cors from 'cors';
 import { ApolloServer } from '@apollo/server';
-import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { GraphQLSchema } from 'graphql';
@@ -18,6 +18,7 @@ import type { InferenceService } from '../serving/inference.service.js';
 import type { ModelManager } from '../serving/model-manager.js';
 import type { TrainingJobs } from '../serving/training-jobs.js';
 import { graphiqlPage } from './graphiql.js';
+import { graphqlHttpHandler } from './graphql-http.js';
 import { observabilityPlugin } from './observability.plugin.js';
 import { guardPlugin } from './guard.plugin.js';
 import type { ServerConfig } from '../config.js';
@@ -61,6 +62,36 @@ export async function createApp(options: AppOptions) {
   });
   await apollo.start();
 
+  const graphql = graphqlHttpHandler(apollo, {
+    maxBodyBytes: options.config.maxBodyBytes,
+    context: async (req, res): Promise<RequestContext> => {
+      // A client that goes away stops counting: its texts still waiting leave the queue.
+      const disconnected = new AbortController();
+      setMaxListeners(0, disconnected.signal); // one listener per queued text of this request
+      res.on('close', () => {
+        if (!res.writableFinished) disconnected.abort(new Error('client disconnected'));
+      });
+      const timing = { inferenceMs: 0 };
+      return {
+        registry: options.registry,
+        loaders: createRegistryLoaders(options.registry.prisma),
+        server: options.state,
+        principal: await options.authenticator.authenticate(req.headers.authorization),
+        apiKeys: options.apiKeys,
+        authenticator: options.authenticator,
+        inference: options.inference,
+        inferenceLoader: options.inference.createLoader(disconnected.signal, timing),
+        models: options.models,
+        training: options.training,
+        timing,
+      };
+    },
+  });
+  const { corsOrigins } = options.config;
+  const allowCors = corsOrigins.length ? cors({ origin: corsOrigins.includes('*') ? true : corsOrigins }) : undefined;
+  // CORS preflights are answered by the cors middleware itself.
+  const endpoint = (req: IncomingMessage, res: ServerResponse) => (allowCors ? allowCors(req, res, () => graphql(req, res)) : graphql(req, res));
+
   const app = express();
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => {
@@ -81,44 +112,17 @@ export async function createApp(options: AppOptions) {
       else res.status(404).type('text').send('GraphiQL is switched off on this server (POLYHEAD_GRAPHIQL=false)');
     } else next();
   });
-  const { corsOrigins } = options.config;
-  app.use(
-    '/graphql',
-    ...(corsOrigins.length ? [cors({ origin: corsOrigins.includes('*') ? true : corsOrigins })] : []),
-    express.json({ limit: options.config.maxBodyBytes }),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }): Promise<RequestContext> => {
-        // A client that goes away stops counting: its texts still waiting leave the queue.
-        const disconnected = new AbortController();
-        setMaxListeners(0, disconnected.signal); // one listener per queued text of this request
-        res.on('close', () => {
-          if (!res.writableFinished) disconnected.abort(new Error('client disconnected'));
-        });
-        const timing = { inferenceMs: 0 };
-        return {
-          registry: options.registry,
-          loaders: createRegistryLoaders(options.registry.prisma),
-          server: options.state,
-          principal: await options.authenticator.authenticate(req.headers.authorization),
-          apiKeys: options.apiKeys,
-          authenticator: options.authenticator,
-          inference: options.inference,
-          inferenceLoader: options.inference.createLoader(disconnected.signal, timing),
-          models: options.models,
-          training: options.training,
-          timing,
-        };
-      },
-    }),
-  );
-  // Bodies that are too large or not JSON get a GraphQL-shaped error instead of express's HTML page.
-  app.use((error: Error & { status?: number; type?: string }, _req: express.Request, res: express.Response, next: express.NextFunction) => {
+  app.all('/graphql', endpoint);
+  app.use((error: Error, _req: express.Request, res: express.Response, next: express.NextFunction) => {
     if (res.headersSent) return next(error);
-    const status = error.status ?? 500;
-    const code = error.type === 'entity.too.large' ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR';
-    const message =
-      code === 'PAYLOAD_TOO_LARGE' ? `request body over ${options.config.maxBodyBytes} bytes (POLYHEAD_MAX_BODY_BYTES)` : status < 500 ? `bad request: ${error.message}` : 'Internal server error';
-    res.status(status).json({ errors: [{ message, extensions: { code } }] });
+    res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
   });
-  return { app, apollo };
+
+  // POST /graphql, the request every client sends, skips express's routing; express routes the rest (and
+  // GET /graphql, OPTIONS, odd spellings of the path) to the same endpoint.
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'POST' && (req.url === '/graphql' || req.url?.startsWith('/graphql?'))) endpoint(req, res);
+    else app(req, res);
+  };
+  return { handler, apollo };
 }

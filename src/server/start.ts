@@ -77,7 +77,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     const training = new TrainingJobs({ engine, models, registry, bundleDir: config.bundleDir, log, findElsewhere: link && ((id) => link.askJob(id)) });
     link?.serve({ applyModelChange: (change) => void models.apply(change), findJob: (id) => training.get(id) });
     const httpServer = createServer();
-    const { app, apollo } = await createApp({
+    const { handler, apollo } = await createApp({
       schema: await buildPolyheadSchema(),
       httpServer,
       registry,
@@ -110,7 +110,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
         return { database, migrations, models: missing.length === 0 || `not loaded: ${missing.join(', ')}` };
       },
     });
-    httpServer.on('request', app);
+    httpServer.on('request', handler);
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
       httpServer.listen(config.port, config.host, resolve);

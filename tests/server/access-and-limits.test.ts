@@ -3,6 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { symlinkSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { basename, join } from 'node:path';
 import { tempDir, writeFixtureBundle } from '../helpers/bundle-fixture.js';
 import { startTestServer, testApiKey, type TestServer } from '../helpers/server.js';
@@ -75,6 +76,39 @@ test('CSRF prevention refuses simple cross-site GET requests; CORS is off unless
   assert.equal(preflighted.status, 200);
   const fromBrowser = await post('{"query":"{ server { version } }"}', { origin: 'https://evil.example' });
   assert.equal(fromBrowser.headers.get('access-control-allow-origin'), null);
+});
+
+test('the GraphQL endpoint: compressed bodies, charsets, +json types, CORS when configured', async () => {
+  const query = JSON.stringify({ query: '{ server { version } }' });
+  const gzipped = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(query) });
+  assert.equal(gzipped.status, 200);
+  assert.ok(((await gzipped.json()) as any).data.server.version);
+  const unknownEncoding = await post(query, { 'content-encoding': 'zstd-42' });
+  assert.equal(unknownEncoding.status, 415);
+  assert.equal(unknownEncoding.body.errors[0].extensions.code, 'BAD_REQUEST');
+  const latin1 = await post(query, { 'content-type': 'application/json; charset=latin1' });
+  assert.equal(latin1.status, 415);
+  assert.match(latin1.body.errors[0].message, /charset/);
+  assert.equal((await post(query, { 'content-type': 'application/graphql-response+json' })).status, 200);
+  const bomb = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync('{"query":"' + ' '.repeat(200 * 1024) + '"}') });
+  assert.equal(bomb.status, 413, 'the limit counts decompressed bytes');
+  const notGzip = await post(query, { 'content-encoding': 'gzip' });
+  assert.equal(notGzip.status, 400);
+  assert.equal(notGzip.body.errors[0].extensions.code, 'BAD_REQUEST');
+
+  const open = await startTestServer({ corsOrigins: ['https://app.example'] });
+  try {
+    const preflight = await fetch(open.url, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://app.example');
+    const allowed = await fetch(open.url, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'https://app.example' }, body: query });
+    assert.equal(allowed.status, 200);
+    assert.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example');
+    const other = await fetch(open.url, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'https://evil.example' }, body: query });
+    assert.equal(other.headers.get('access-control-allow-origin'), null);
+  } finally {
+    await open.close();
+  }
 });
 
 test('limits: body size, depth, aliases, fields, cost and texts each give a typed error', async () => {

@@ -1,0 +1,132 @@
+/*
+ * The GraphQL endpoint on plain node:http: reads and parses the JSON body, hands the request to Apollo's
+ * executeHTTPGraphQLRequest and writes its answer. This is the work every inference request does, so it
+ * does no more than that: an express stack in front of it (router, body-parser, content negotiation, ETag)
+ * cost about a sixth of the node thread's time per request at 64 clients on 2 cores, time the backbone
+ * needs (README, bench/serve.ts). The other routes (health, metrics, GraphiQL) stay on express.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { Readable, Transform } from 'node:stream';
+import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import contentType from 'content-type';
+import getRawBody from 'raw-body';
+
+export type GraphQLHttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface GraphQLHttpOptions<TContext extends BaseContext> {
+  context: (req: IncomingMessage, res: ServerResponse) => Promise<TContext>;
+  /** Largest accepted body, counted after any content-encoding is undone. */
+  maxBodyBytes: number;
+}
+
+/** A body the endpoint refuses before Apollo sees it, answered as a GraphQL-shaped error. */
+class BodyError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function graphqlHttpHandler<TContext extends BaseContext>(apollo: ApolloServer<TContext>, options: GraphQLHttpOptions<TContext>): GraphQLHttpHandler {
+  apollo.assertStarted('graphqlHttpHandler()');
+  return (req, res) => {
+    void handle(apollo, options, req, res).catch((error: unknown) => {
+      // Apollo answers every GraphQL error itself; this is a failure of the transport (e.g. the socket).
+      if (!res.headersSent) sendError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
+      else res.destroy(error instanceof Error ? error : undefined);
+    });
+  };
+}
+
+async function handle<TContext extends BaseContext>(apollo: ApolloServer<TContext>, options: GraphQLHttpOptions<TContext>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let body: unknown;
+  try {
+    body = await readJsonBody(req, options.maxBodyBytes);
+  } catch (error) {
+    if (!(error instanceof BodyError)) throw error;
+    // The rest of a refused body is not read: the connection closes after the answer.
+    res.setHeader('connection', 'close');
+    sendError(res, error.status, error.code, error.message);
+    return;
+  }
+  const headers = new HeaderMap();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const url = req.url ?? '';
+  const query = url.indexOf('?');
+  const response = await apollo.executeHTTPGraphQLRequest({
+    httpGraphQLRequest: { method: req.method!.toUpperCase(), headers, search: query < 0 ? '' : url.slice(query), body },
+    context: () => options.context(req, res),
+  });
+  for (const [key, value] of response.headers) res.setHeader(key, value);
+  res.statusCode = response.status ?? 200;
+  if (response.body.kind === 'complete') {
+    res.setHeader('content-length', Buffer.byteLength(response.body.string));
+    res.end(response.body.string);
+    return;
+  }
+  for await (const chunk of response.body.asyncIterator) res.write(chunk);
+  res.end();
+}
+
+/**
+ * The parsed JSON body of a request whose content type is JSON (application/json or any +json type), else
+ * undefined: Apollo then answers GET requests from the query string and refuses other bodies itself.
+ */
+async function readJsonBody(req: IncomingMessage, maxBodyBytes: number): Promise<unknown> {
+  const type = req.headers['content-type'];
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+  if (!type || !hasBody) return undefined;
+  let parsed: contentType.ParsedMediaType;
+  try {
+    parsed = contentType.parse(type);
+  } catch {
+    return undefined;
+  }
+  if (parsed.type !== 'application/json' && !parsed.type.endsWith('+json')) return undefined;
+  const charset = (parsed.parameters.charset ?? 'utf-8').toLowerCase();
+  if (charset !== 'utf-8' && charset !== 'utf8') throw new BodyError(415, 'BAD_REQUEST', `bad request: unsupported charset "${charset.toUpperCase()}" (JSON bodies are UTF-8)`);
+  let bytes: Buffer;
+  try {
+    bytes = await getRawBody(decoded(req), {
+      // The declared length is checked against the body only when nothing has to be decompressed.
+      length: req.headers['content-encoding'] ? undefined : req.headers['content-length'],
+      limit: maxBodyBytes,
+    });
+  } catch (error) {
+    if (error instanceof BodyError) throw error;
+    if ((error as { type?: string }).type === 'entity.too.large') throw new BodyError(413, 'PAYLOAD_TOO_LARGE', `request body over ${maxBodyBytes} bytes (POLYHEAD_MAX_BODY_BYTES)`);
+    // A short body, an aborted request, or one that is not what its content-encoding says.
+    throw new BodyError(400, 'BAD_REQUEST', `bad request: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(bytes.toString('utf8')) as unknown;
+  } catch (error) {
+    throw new BodyError(400, 'BAD_REQUEST', `bad request: ${(error as Error).message}`);
+  }
+}
+
+/** The request body with its content-encoding undone (as express.json did: gzip, deflate, br). */
+function decoded(req: IncomingMessage): Readable {
+  const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+  if (encoding === 'identity') return req;
+  const decoder = ({ gzip: createGunzip, 'x-gzip': createGunzip, deflate: createInflate, br: createBrotliDecompress } as Record<string, () => Transform>)[encoding];
+  if (!decoder) throw new BodyError(415, 'BAD_REQUEST', `bad request: unsupported content encoding "${encoding}"`);
+  const stream = decoder();
+  req.pipe(stream);
+  req.once('aborted', () => stream.destroy(new Error('request aborted')));
+  return stream;
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  const text = JSON.stringify({ errors: [{ message, extensions: { code } }] });
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.end(text);
+}
