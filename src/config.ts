@@ -19,7 +19,7 @@ export interface ServerConfig {
   /** POLYHEAD_PRECISION (auto | fp32 | fp16), default auto: the fp16 backbone on CUDA, fp32 on the CPU (fp16 needs CUDA). */
   precision: 'auto' | 'fp32' | 'fp16';
   /** Batch and queue sizes used instead of the CPU ones when the backbone runs on CUDA (POLYHEAD_CUDA_*). */
-  cuda: { maxBatchSize: number; maxBatchTokens: number; maxQueueTexts: number; maxQueueTokens: number; concurrentBatches: number };
+  cuda: { maxBatchSize: number; maxBatchTokens: number; maxQueueTexts: number; maxQueueTokens: number; concurrentBatches: number; batchOverheadTokens: number };
   /**
    * POLYHEAD_ORT_THREADS, default 0 (the cores shared out among the replicas; on the CPU with POLYHEAD_WORKERS > 1,
    * the cores divided by the workers, see server/runtime.ts): onnxruntime intra-op threads per replica.
@@ -39,6 +39,11 @@ export interface ServerConfig {
   concurrentBatches: number;
   /** POLYHEAD_MAX_WAIT_MS, default 0: how long a batch may wait to fill while the backbone is idle. */
   maxWaitMs: number;
+  /**
+   * POLYHEAD_BATCH_OVERHEAD_TOKENS: the fixed cost of one backbone run, in padded tokens, that the scheduler
+   * weighs against padding when it groups texts by length (a smaller value: more, tighter batches).
+   */
+  batchOverheadTokens: number;
   /** POLYHEAD_MAX_QUEUE_TEXTS, default 4096: texts waiting before requests get OVERLOADED. */
   maxQueueTexts: number;
   /** POLYHEAD_MAX_QUEUE_TOKENS, default 262144: tokens waiting before requests get OVERLOADED. */
@@ -104,6 +109,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       maxQueueTexts: integer(env, 'POLYHEAD_CUDA_MAX_QUEUE_TEXTS', 65_536),
       maxQueueTokens: integer(env, 'POLYHEAD_CUDA_MAX_QUEUE_TOKENS', 2_097_152),
       concurrentBatches: integer(env, 'POLYHEAD_CUDA_CONCURRENT_BATCHES', 2),
+      batchOverheadTokens: integer(env, 'POLYHEAD_CUDA_BATCH_OVERHEAD_TOKENS', 4096),
     },
     ortThreads: integer(env, 'POLYHEAD_ORT_THREADS', 0),
     ortReplicas,
@@ -111,6 +117,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     maxBatchSize: integer(env, 'POLYHEAD_MAX_BATCH_SIZE', 64),
     maxBatchTokens: integer(env, 'POLYHEAD_MAX_BATCH_TOKENS', 8192),
     maxWaitMs: integer(env, 'POLYHEAD_MAX_WAIT_MS', 0),
+    batchOverheadTokens: integer(env, 'POLYHEAD_BATCH_OVERHEAD_TOKENS', 12),
     concurrentBatches: integer(env, 'POLYHEAD_CONCURRENT_BATCHES', ortReplicas),
     maxQueueTexts: integer(env, 'POLYHEAD_MAX_QUEUE_TEXTS', 4096),
     maxQueueTokens: integer(env, 'POLYHEAD_MAX_QUEUE_TOKENS', 262_144),

@@ -50,7 +50,7 @@ export async function prepareRuntime(config: ServerConfig, builtInBundle: string
       maxQueueEntries: sizes.maxQueueTexts,
       maxQueueTokens: sizes.maxQueueTokens,
       maxConcurrentBatches: sizes.concurrentBatches,
-      batchOverheadTokens: provider === 'cuda' ? 4096 : 128,
+      batchOverheadTokens: sizes.batchOverheadTokens,
     },
   };
 }
