@@ -30,6 +30,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { serverNodeFlags } from '../src/server/node-flags.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -53,7 +54,7 @@ const { values: args } = parseArgs({
 if (args['launch-cluster']) {
   const cluster = (await import('node:cluster')).default;
   const workers = Number(args['launch-cluster']);
-  cluster.setupPrimary({ exec: resolve(args.server!), args: [], execArgv: profileFlags(args.profile) });
+  cluster.setupPrimary({ exec: resolve(args.server!), args: [], execArgv: [...serverNodeFlags, ...profileFlags(args.profile)] });
   let stopping = false;
   for (let i = 0; i < workers; i++) cluster.fork({ POLYHEAD_DATA_DIR: join(args['data-dir']!, `worker-${i}`) });
   cluster.on('exit', (worker, code) => {
@@ -276,7 +277,7 @@ async function main(): Promise<void> {
     const command =
       workers > 1
         ? [...process.execArgv, new URL(import.meta.url).pathname, '--launch-cluster', String(workers), '--server', serverMain, '--data-dir', dataDir, ...(args.profile ? ['--profile', args.profile] : [])]
-        : [...profileFlags(args.profile), serverMain];
+        : [...serverNodeFlags, ...profileFlags(args.profile), serverMain];
     const child = spawn(process.execPath, command, { env, stdio: ['ignore', 'pipe', 'inherit'] });
     const url = await new Promise<string>((resolveUrl, reject) => {
       let out = '';

@@ -22,6 +22,7 @@ import { ensureDefaultBundle } from '../src/bundle/default-bundle.js';
 import { Backbone } from '../src/engine/backbone.js';
 import { parseBundleManifest } from '../src/bundle/manifest.js';
 import { packageRoot } from '../src/paths.js';
+import { serverNodeFlags } from '../src/server/node-flags.js';
 import { tempDir } from '../tests/helpers/bundle-fixture.js';
 
 const { values: args } = parseArgs({
@@ -99,7 +100,7 @@ async function rawCeiling(bundleDir: string, texts: string[]) {
 }
 
 async function startServer(dataDir: string, bundleDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [join(packageRoot, 'dist/src/main.js')], {
+  const child = spawn(process.execPath, [...serverNodeFlags, join(packageRoot, 'dist/src/main.js')], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', POLYHEAD_DATA_DIR: dataDir, POLYHEAD_BUNDLE_DIR: bundleDir, POLYHEAD_API_KEY: apiKey, POLYHEAD_MODELS: args.bundle ? '' : 'default' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -2,6 +2,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
+import { serverNodeFlags } from '../../src/server/node-flags.js';
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -12,7 +13,7 @@ export interface ServerProcess {
 }
 
 export async function spawnServer(env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [join(packageRoot, 'dist/src/main.js')], {
+  const child = spawn(process.execPath, [...serverNodeFlags, join(packageRoot, 'dist/src/main.js')], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

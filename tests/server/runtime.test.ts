@@ -1,8 +1,12 @@
 // Session settings that depend on the device and on how many server processes share the machine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { readConfig } from '../../src/config.js';
+import { packageRoot } from '../../src/paths.js';
+import { serverNodeFlags } from '../../src/server/node-flags.js';
 import { cpuShare, prepareRuntime } from '../../src/server/runtime.js';
 
 const cpu = (env: Record<string, string>) => prepareRuntime(readConfig({ POLYHEAD_DEVICE: 'cpu', POLYHEAD_MODELS: '', ...env }), undefined, () => {});
@@ -20,4 +24,15 @@ test('on CUDA the processes keep onnxruntime\'s own thread default (one thread e
   assert.equal(cpuShare('cuda', 12), 0);
   assert.equal(cpuShare('cpu', 1), 0);
   assert.equal(cpuShare('cpu', availableParallelism() * 4), 1);
+});
+
+test('the scheduler weighs padding against a per-run cost that can be set per device', async () => {
+  assert.equal((await cpu({})).scheduler.batchOverheadTokens, 12);
+  assert.equal((await cpu({ POLYHEAD_BATCH_OVERHEAD_TOKENS: '40' })).scheduler.batchOverheadTokens, 40);
+  assert.equal(readConfig({ POLYHEAD_CUDA_BATCH_OVERHEAD_TOKENS: '1000' }).cuda.batchOverheadTokens, 1000);
+});
+
+test('npm start runs the server with the V8 flags the benchmarks and tests use', async () => {
+  const start: string = JSON.parse(await readFile(join(packageRoot, 'package.json'), 'utf8')).scripts.start;
+  assert.equal(start, `node ${serverNodeFlags.join(' ')} dist/src/main.js`);
 });
