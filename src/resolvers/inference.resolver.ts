@@ -14,11 +14,16 @@ interface AnalysisRoot extends TextAnalysis {
 }
 
 function normalized(vector: Float32Array, normalize: boolean): number[] {
-  if (!normalize) return Array.from(vector);
-  let norm = 0;
-  for (const value of vector) norm += value * value;
-  norm = Math.sqrt(norm) || 1;
-  return Array.from(vector, (value) => value / norm);
+  let norm = 1;
+  if (normalize) {
+    let sum = 0;
+    for (let i = 0; i < vector.length; i++) sum += vector[i]! * vector[i]!;
+    norm = Math.sqrt(sum) || 1;
+  }
+  // A plain loop: Array.from with a mapping callback cost 5x as much, once per text per request.
+  const values: number[] = [];
+  for (let i = 0; i < vector.length; i++) values.push(vector[i]! / norm);
+  return values;
 }
 
 async function run(ctx: RequestContext, model: string | null | undefined, texts: readonly string[], heads: readonly string[]): Promise<TextResult[]> {
