@@ -5,6 +5,7 @@
 // unloaded on all) and stops them on SIGTERM. Every worker opens the same PostgreSQL registry.
 import cluster, { type Worker } from 'node:cluster';
 import type { TrainingJob } from '../serving/training-jobs.js';
+import { JobQueryRelay } from './job-query-relay.js';
 
 /** What workers tell each other through the primary. */
 export type ClusterMessage =
@@ -26,8 +27,11 @@ export function runClusterPrimary(workers: number, log: (line: string) => void):
   let stopping = false;
   // Every worker that got as far as listening, replacements included.
   const started = new Set<number>();
-  // job-query relay: the asking worker and how many answers are still to come.
-  const asks = new Map<string, { from: Worker; waiting: number; answered: boolean }>();
+  const byId = (id: number) => cluster.workers?.[id];
+  const jobQueries = new JobQueryRelay({
+    answer: (to, ask, job) => byId(to)?.send({ polyhead: 'job-answer', ask, job } satisfies ClusterMessage),
+    query: (to, ask, id, from) => byId(to)?.send({ polyhead: 'job-query', id, ask, from } satisfies ClusterMessage),
+  });
 
   return new Promise<number>((resolveExit) => {
     const stopAll = (code: number) => {
@@ -56,32 +60,16 @@ export function runClusterPrimary(workers: number, log: (line: string) => void):
         case 'models':
           for (const worker of others) worker.send(message);
           return;
-        case 'job-query': {
-          const key = `${from.id}:${message.ask}`;
-          if (others.length === 0) return void from.send({ polyhead: 'job-answer', ask: message.ask, job: null } satisfies ClusterMessage);
-          asks.set(key, { from, waiting: others.length, answered: false });
-          for (const worker of others) worker.send({ ...message, from: from.id } satisfies ClusterMessage);
+        case 'job-query':
+          return jobQueries.ask(from.id, message.ask, message.id, others.map((w) => w.id));
+        case 'job-answer':
+          if (message.from !== undefined) jobQueries.answered(from.id, message.from, message.ask, message.job);
           return;
-        }
-        case 'job-answer': {
-          const key = `${message.from}:${message.ask}`;
-          const ask = asks.get(key);
-          if (!ask) return;
-          ask.waiting--;
-          if (message.job && !ask.answered) {
-            ask.answered = true;
-            ask.from.send({ polyhead: 'job-answer', ask: message.ask, job: message.job } satisfies ClusterMessage);
-          }
-          if (ask.waiting === 0) {
-            if (!ask.answered) ask.from.send({ polyhead: 'job-answer', ask: message.ask, job: null } satisfies ClusterMessage);
-            asks.delete(key);
-          }
-          return;
-        }
       }
     };
 
     cluster.on('exit', (worker, code, signal) => {
+      jobQueries.gone(worker.id);
       if (stopping) return;
       if (!started.has(worker.id)) {
         // It never started (bad settings, unreachable database): more forks would fail the same way.
