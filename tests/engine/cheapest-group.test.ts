@@ -15,6 +15,47 @@ function splits(lengths: number[], maxSize: number, budget: number): Array<Array
   return out;
 }
 
+/**
+ * The direct dynamic programme, O(n x maxSize): what cheapestGroup computed before its minima were kept by
+ * deques over runs of equal lengths. The same groups are expected, ties included.
+ */
+function directProgramme(lengths: ArrayLike<number>, anchor: number, maxSize: number, budget: number, overhead: number): [number, number] {
+  const n = lengths.length;
+  // places[e]: how many entries a group ending with entry e (its longest) may hold.
+  const places = new Int32Array(n);
+  for (let e = 0; e < n; e++) places[e] = Math.max(1, Math.min(maxSize, Math.floor(budget / lengths[e]!)));
+  // before[i]: cheapest split of entries [0, i); after[j]: of entries [j, n). A group [f, e) costs
+  // overhead + lengths[e - 1] x (e - f).
+  const before = new Float64Array(n + 1).fill(Infinity);
+  const after = new Float64Array(n + 1).fill(Infinity);
+  before[0] = 0;
+  for (let e = 1; e <= anchor; e++) {
+    const row = lengths[e - 1]!;
+    for (let f = e - 1, stop = Math.max(0, e - places[e - 1]!); f >= stop; f--) {
+      before[e] = Math.min(before[e]!, before[f]! + overhead + row * (e - f));
+    }
+  }
+  after[n] = 0;
+  for (let f = n - 1; f > anchor; f--) {
+    for (let e = f + 1; e <= n && e - f <= places[e - 1]!; e++) {
+      after[f] = Math.min(after[f]!, overhead + lengths[e - 1]! * (e - f) + after[e]!);
+    }
+  }
+  let best: [number, number] = [anchor, anchor];
+  let bestCost = Infinity;
+  // Longer rows leave fewer places: once the anchor no longer fits, no later end can hold it.
+  for (let e = anchor + 1; e <= n && e - anchor <= places[e - 1]!; e++) {
+    for (let f = anchor, stop = Math.max(0, e - places[e - 1]!); f >= stop; f--) {
+      const total = before[f]! + overhead + lengths[e - 1]! * (e - f) + after[e]!;
+      if (total < bestCost || (total === bestCost && e - f > best[1] - best[0] + 1)) {
+        bestCost = total;
+        best = [f, e - 1];
+      }
+    }
+  }
+  return best;
+}
+
 const cost = (lengths: number[], split: Array<[number, number]>, overhead: number) =>
   split.reduce((sum, [first, last]) => sum + overhead + lengths[last]! * (last - first + 1), 0);
 
@@ -59,6 +100,21 @@ describe('cheapestGroup', () => {
       // The chosen group belongs to some cheapest split.
       const withGroup = splits(lengths, maxSize, budget).filter((s) => s.some(([f, l]) => f === first && l === last));
       assert.equal(Math.min(...withGroup.map((s) => cost(lengths, s, overhead))), best, JSON.stringify({ lengths, anchor, maxSize, budget, overhead }));
+    }
+  });
+
+  it('matches the direct programme on large inputs, ties included (the CPU and CUDA sizes)', () => {
+    let seed = 3;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let trial = 0; trial < 400; trial++) {
+      const n = 1 + Math.floor(rnd() * (trial % 4 === 0 ? 2048 : 200));
+      const spread = trial % 2 ? 60 : 400;
+      const lengths = Float64Array.from({ length: n }, () => 1 + Math.floor(rnd() * rnd() * spread)).sort();
+      const anchor = Math.floor(rnd() * n);
+      const maxSize = [4, 64, 256, 1024][trial % 4]!;
+      const budget = [100, 8192, 32768][Math.floor(rnd() * 3)]!;
+      const overhead = [0, 12, 128, 4096][Math.floor(rnd() * 4)]!;
+      assert.deepEqual(cheapestGroup(lengths, anchor, maxSize, budget, overhead), directProgramme(lengths, anchor, maxSize, budget, overhead), JSON.stringify({ n, anchor, maxSize, budget, overhead }));
     }
   });
 });
