@@ -30,8 +30,19 @@ export async function createScratchDatabase(): Promise<ScratchDatabase> {
     async drop() {
       const client = new pg.Client({ connectionString: postgresUrl });
       await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
+      try {
+        // pg.Pool#end() resolves once its clients are told to close, not once their server sessions are gone;
+        // a forced drop at that moment terminates a closing session, and its client reports the termination
+        // as an uncaught error in the test that just passed. So wait (briefly) for the sessions to go first.
+        for (const giveUpAt = Date.now() + 5_000; Date.now() < giveUpAt; ) {
+          const { rows } = await client.query<{ sessions: number }>('SELECT count(*)::int AS sessions FROM pg_stat_activity WHERE datname = $1', [name]);
+          if (rows[0]!.sessions === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
     },
   };
 }
