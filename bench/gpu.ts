@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   // Imported here so the cluster launcher above stays light.
   const { default: autocannon } = await import('autocannon');
   const { ensureDefaultBundle } = await import('../src/bundle/default-bundle.js');
-  const { parseBundleManifest } = await import('../src/bundle/manifest.js');
+  const { backboneSpecOf } = await import('../src/bundle/backbone-spec.js');
   const { checkFp16Parity, ensureFp16Backbone, parityTexts } = await import('../src/convert/fp16.js');
   const { Backbone } = await import('../src/engine/backbone.js');
   const { selectDevice } = await import('../src/engine/device.js');
@@ -123,16 +123,8 @@ async function main(): Promise<void> {
   log(`fp16 parity on ${device}: min cosine ${parity.minCosine} (${round(performance.now() - started)} ms), heads ${JSON.stringify(parity.heads)}`);
 
   // 3. raw ceilings
-  const manifest = parseBundleManifest(await readFile(join(bundleDir, 'bundle.json'), 'utf8'));
-  const spec = (file: string) => ({
-    name: manifest.backbone.name,
-    file,
-    tokenizerFile: join(bundleDir, manifest.tokenizer),
-    maxTokens: manifest.backbone.maxTokens,
-    hiddenSize: manifest.backbone.hiddenSize,
-    inputs: manifest.backbone.inputs,
-    outputs: manifest.backbone.outputs,
-  });
+  const bundleSpec = await backboneSpecOf(bundleDir);
+  const spec = (file: string) => ({ ...bundleSpec, file });
   // The served texts: every fixture sentence with " (k)" appended, k = 1.. (unique, so never de-duplicated).
   const servedPool = Array.from({ length: sentences.length * 256 }, (_, i) => `${sentences[i % sentences.length]} (${Math.floor(i / sentences.length) + 1})`);
 

@@ -18,9 +18,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { backboneSpecOf } from '../src/bundle/backbone-spec.js';
 import { ensureDefaultBundle } from '../src/bundle/default-bundle.js';
 import { Backbone } from '../src/engine/backbone.js';
-import { parseBundleManifest } from '../src/bundle/manifest.js';
 import { packageRoot } from '../src/paths.js';
 import { serverNodeFlags } from '../src/server/node-flags.js';
 import { tempDir } from '../tests/helpers/bundle-fixture.js';
@@ -48,16 +48,7 @@ async function sentences(): Promise<string[]> {
  * many batches in flight (what the server runs by default on the CPU).
  */
 async function rawCeiling(bundleDir: string, texts: string[]) {
-  const manifest = parseBundleManifest(await readFile(join(bundleDir, 'bundle.json'), 'utf8'));
-  const spec = {
-    name: manifest.backbone.name,
-    file: join(bundleDir, manifest.backbone.file),
-    tokenizerFile: join(bundleDir, manifest.tokenizer),
-    maxTokens: manifest.backbone.maxTokens,
-    hiddenSize: manifest.backbone.hiddenSize,
-    inputs: manifest.backbone.inputs,
-    outputs: manifest.backbone.outputs,
-  };
+  const spec = await backboneSpecOf(bundleDir);
   const cores = os.availableParallelism();
   const setups = [
     { name: `1 session x ${cores} threads`, replicas: 1, intraOpThreads: 0 },

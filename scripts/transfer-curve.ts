@@ -15,7 +15,8 @@ import { loadPangLeeSentences, splitDataset, type SentimentExample } from '../sr
 import { createRng, shuffle } from '../src/datasets/split.js';
 import { packageRoot } from '../src/paths.js';
 import { fitBagOfWords } from '../src/training/bag-of-words.js';
-import { backboneSpecOf, extractPooled } from '../src/training/features.js';
+import { backboneSpecOf } from '../src/bundle/backbone-spec.js';
+import { extractPooled } from '../src/training/features.js';
 import { createOnnxBackend, type MatMulBackend } from '../src/training/linalg.js';
 import { accuracy } from '../src/training/metrics.js';
 import { predictLogits } from '../src/training/model.js';

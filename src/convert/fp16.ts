@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, realpath, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { backboneSpecOf } from '../bundle/backbone-spec.js';
 import { sha256File } from '../bundle/files.js';
 import { parseBundleManifest } from '../bundle/manifest.js';
 import { Backbone, type BackboneOutput } from '../engine/backbone.js';
@@ -106,15 +107,7 @@ export async function parityTexts(): Promise<string[]> {
  */
 export async function checkFp16Parity(bundleDir: string, fp16File: string, session: SessionOptions, texts: readonly string[], batchSize = 64): Promise<Fp16Parity> {
   const manifest = parseBundleManifest(await readFile(join(bundleDir, 'bundle.json'), 'utf8'));
-  const spec = {
-    name: manifest.backbone.name,
-    file: await realpath(join(bundleDir, manifest.backbone.file)),
-    tokenizerFile: join(bundleDir, manifest.tokenizer),
-    maxTokens: manifest.backbone.maxTokens,
-    hiddenSize: manifest.backbone.hiddenSize,
-    inputs: manifest.backbone.inputs,
-    outputs: manifest.backbone.outputs,
-  };
+  const spec = await backboneSpecOf(bundleDir, manifest);
   const plain = { ...session, substitutes: undefined };
   const [fp32, fp16] = await Promise.all([Backbone.load(spec, plain), Backbone.load({ ...spec, file: fp16File }, plain)]);
   const heads: LoadedHead[] = [];

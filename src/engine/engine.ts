@@ -2,6 +2,7 @@
 // It knows bundles on disk, never GraphQL or the registry.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { backboneSpecOf } from '../bundle/backbone-spec.js';
 import { resolveInside } from '../bundle/files.js';
 import { parseBundleManifest, type BundleManifest } from '../bundle/manifest.js';
 import { Backbone } from './backbone.js';
@@ -83,18 +84,7 @@ export class Engine {
       throw new Error(`bundle.json says version ${manifest.version}, expected ${expectedVersion}`);
     }
     const { session } = this.options;
-    const backbone = await Backbone.load(
-      {
-        name: manifest.backbone.name,
-        file: await resolveInside(dir, manifest.backbone.file),
-        tokenizerFile: await resolveInside(dir, manifest.tokenizer),
-        maxTokens: manifest.backbone.maxTokens,
-        hiddenSize: manifest.backbone.hiddenSize,
-        inputs: manifest.backbone.inputs,
-        outputs: manifest.backbone.outputs,
-      },
-      session,
-    );
+    const backbone = await Backbone.load(await backboneSpecOf(dir, manifest), session);
     const heads = new Map<string, LoadedHead>();
     try {
       for (const spec of await headSpecs(dir, manifest)) heads.set(spec.name, await headKinds[spec.task as keyof typeof headKinds](spec, session));

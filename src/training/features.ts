@@ -1,28 +1,11 @@
 // Features from the frozen backbone, computed once per distinct text and kept in memory while a head
 // trains: the pooled sentence embedding (classification heads) or the token states with each token's
 // character offsets (token-classification heads). Texts are batched by length (less padding).
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { parseBundleManifest, type BundleManifest } from '../bundle/manifest.js';
-import { resolveInside } from '../bundle/files.js';
-import { Backbone, type BackboneSpec } from '../engine/backbone.js';
+import { backboneSpecOf } from '../bundle/backbone-spec.js';
+import { Backbone } from '../engine/backbone.js';
 import { defaultSessionOptions, type SessionOptions } from '../engine/onnx-runtime.js';
 import type { TextEncoding } from '../engine/tokenizer.js';
 import type { ProgressListener } from './progress.js';
-
-/** The backbone spec a bundle folder describes (its ONNX file and tokenizer resolved inside the folder). */
-export async function backboneSpecOf(bundleDir: string, manifest?: BundleManifest): Promise<BackboneSpec> {
-  const m = manifest ?? parseBundleManifest(await readFile(join(bundleDir, 'bundle.json'), 'utf8'));
-  return {
-    name: m.backbone.name,
-    file: await resolveInside(bundleDir, m.backbone.file),
-    tokenizerFile: await resolveInside(bundleDir, m.tokenizer),
-    maxTokens: m.backbone.maxTokens,
-    hiddenSize: m.backbone.hiddenSize,
-    inputs: m.backbone.inputs,
-    outputs: m.backbone.outputs,
-  };
-}
 
 /** Loads the backbone of a bundle folder for feature extraction. */
 export async function loadBundleBackbone(bundleDir: string, options: Partial<SessionOptions> = {}): Promise<Backbone> {

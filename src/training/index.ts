@@ -1,5 +1,6 @@
 // Head training on a frozen backbone: features, trainers, metrics, ONNX export (see docs/training.md).
-export { FeatureCache, backboneSpecOf, extractPooled, extractTokenStates, loadBundleBackbone, type ExtractOptions, type TokenFeatures } from './features.js';
+export { backboneSpecOf } from '../bundle/backbone-spec.js';
+export { FeatureCache, extractPooled, extractTokenStates, loadBundleBackbone, type ExtractOptions, type TokenFeatures } from './features.js';
 export {
   trainClassifier,
   trainTokenClassifier,
