@@ -162,7 +162,6 @@ function rowCosine(a: BackboneOutput, b: BackboneOutput, row: number): number {
   return dot / Math.sqrt(na * nb || 1);
 }
 
-/** What must not change between fp32 and fp16: a classification's label, an entity list's spans and labels. */
 /** Head `h`'s chained output in `features`, decoded as the engine serves it (a failed head throws). */
 function decoded(head: LoadedHead, features: Awaited<ReturnType<Backbone['run']>>, h: number, rows: readonly HeadRow[]) {
   const output = features.heads[h]!;
@@ -170,6 +169,7 @@ function decoded(head: LoadedHead, features: Awaited<ReturnType<Backbone['run']>
   return head.decode(output, features, rows);
 }
 
+/** What must not change between fp32 and fp16: a classification's label, an entity list's spans and labels. */
 function labelsOf(output: unknown): string {
   if (Array.isArray(output)) return JSON.stringify((output as Entity[]).map((e) => [e.label, e.start, e.end]));
   if (output && typeof output === 'object' && 'label' in output) return (output as Classification).label;
