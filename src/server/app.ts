@@ -18,7 +18,7 @@ import type { InferenceService } from '../serving/inference.service.js';
 import type { ModelManager } from '../serving/model-manager.js';
 import type { TrainingJobs } from '../serving/training-jobs.js';
 import { graphiqlPage } from './graphiql.js';
-import { graphqlHttpHandler } from './graphql-http.js';
+import { graphqlHttpHandler, sendError } from './graphql-http.js';
 import { observabilityPlugin } from './observability.plugin.js';
 import { guardPlugin } from './guard.plugin.js';
 import type { ServerConfig } from '../config.js';
@@ -115,7 +115,7 @@ export async function createApp(options: AppOptions) {
   app.all('/graphql', endpoint);
   app.use((error: Error, _req: express.Request, res: express.Response, next: express.NextFunction) => {
     if (res.headersSent) return next(error);
-    res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+    sendError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
   });
 
   // POST /graphql, the request every client sends, skips express's routing; express routes the rest (and

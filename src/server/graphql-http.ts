@@ -91,15 +91,15 @@ async function readJsonBody(req: IncomingMessage, maxBodyBytes: number): Promise
   if (parsed.type !== 'application/json' && !parsed.type.endsWith('+json')) return undefined;
   const charset = (parsed.parameters.charset ?? 'utf-8').toLowerCase();
   if (charset !== 'utf-8' && charset !== 'utf8') throw new BodyError(415, 'BAD_REQUEST', `bad request: unsupported charset "${charset.toUpperCase()}" (JSON bodies are UTF-8)`);
+  const source = decoded(req); // throws BodyError for an encoding it cannot undo
   let bytes: Buffer;
   try {
-    bytes = await getRawBody(decoded(req), {
+    bytes = await getRawBody(source, {
       // The declared length is checked against the body only when nothing has to be decompressed.
       length: req.headers['content-encoding'] ? undefined : req.headers['content-length'],
       limit: maxBodyBytes,
     });
   } catch (error) {
-    if (error instanceof BodyError) throw error;
     if ((error as { type?: string }).type === 'entity.too.large') throw new BodyError(413, 'PAYLOAD_TOO_LARGE', `request body over ${maxBodyBytes} bytes (POLYHEAD_MAX_BODY_BYTES)`);
     // A short body, an aborted request, or one that is not what its content-encoding says.
     throw new BodyError(400, 'BAD_REQUEST', `bad request: ${(error as Error).message}`);
@@ -123,7 +123,8 @@ function decoded(req: IncomingMessage): Readable {
   return stream;
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+/** A GraphQL-shaped error answer, for failures outside Apollo (the body, the transport, other routes). */
+export function sendError(res: ServerResponse, status: number, code: string, message: string): void {
   const text = JSON.stringify({ errors: [{ message, extensions: { code } }] });
   res.statusCode = status;
   res.setHeader('content-type', 'application/json; charset=utf-8');
