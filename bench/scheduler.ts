@@ -1,19 +1,23 @@
 /**
  * The scheduler's batch selection alone: `npm run bench:scheduler`. Times cheapestGroup (src/engine/cheapest-
- * group.ts) at the CPU server's sizes (128 candidates, batches of 64) and the CUDA server's (2,048
- * candidates, batches of 1,024), on token counts of the fixture sentences' spread, and writes
+ * group.ts) at the CPU and CUDA servers' default sizes (now 128 candidates for batches of 64, and 2,048 for
+ * batches of 1,024), on token counts of the fixture sentences' spread, and writes
  * bench/results/scheduler.json. This work runs on the node thread once per batch.
  */
 import os from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readConfig } from '../src/config.js';
 import { cheapestGroup } from '../src/engine/cheapest-group.js';
+import { LOOKAHEAD_BATCHES } from '../src/engine/scheduler.js';
 import { packageRoot } from '../src/paths.js';
 
+// The server's default sizes, and as many candidates as the scheduler considers per selection.
+const defaults = readConfig({});
 const setups = [
-  { name: 'CPU server (POLYHEAD_MAX_BATCH_SIZE 64)', candidates: 128, maxSize: 64, budget: 8192, overhead: 12 },
-  { name: 'CUDA server (POLYHEAD_CUDA_MAX_BATCH_SIZE 1024)', candidates: 2048, maxSize: 1024, budget: 32768, overhead: 4096 },
-];
+  { name: `CPU server (POLYHEAD_MAX_BATCH_SIZE ${defaults.maxBatchSize})`, maxSize: defaults.maxBatchSize, budget: defaults.maxBatchTokens, overhead: defaults.batchOverheadTokens },
+  { name: `CUDA server (POLYHEAD_CUDA_MAX_BATCH_SIZE ${defaults.cuda.maxBatchSize})`, maxSize: defaults.cuda.maxBatchSize, budget: defaults.cuda.maxBatchTokens, overhead: defaults.cuda.batchOverheadTokens },
+].map((setup) => ({ ...setup, candidates: setup.maxSize * LOOKAHEAD_BATCHES }));
 let seed = 11;
 const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
 const rows = [];

@@ -63,7 +63,7 @@ export interface SchedulerOptions<P> {
    * the server's default is 4096). Default 128.
    */
   batchOverheadTokens: number;
-  /** Batches run at once (1 on CPU: ORT already uses every core). Default 1. */
+  /** Batches run at once (the server: one per onnxruntime replica on the CPU, 2 on CUDA). Default 1. */
   maxConcurrentBatches: number;
   /** Merges the payloads of two submits with the same key (e.g. the union of heads). Default: keep the first. */
   merge: (a: P, b: P) => P;
@@ -83,7 +83,7 @@ export interface SubmitOptions {
 }
 
 /** Batch selection considers this many batches' worth of the oldest entries, to bound its cost. */
-const LOOKAHEAD_BATCHES = 2;
+export const LOOKAHEAD_BATCHES = 2;
 /** retryAfterMs is clamped to this range; the middle value is used before any batch has been timed. */
 const RETRY_AFTER_MS = { min: 50, unknown: 1000, max: 5000 };
 const MAX_TIMER_MS = 2 ** 31 - 1;
