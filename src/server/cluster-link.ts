@@ -1,9 +1,8 @@
 // A server process's side of the cluster (src/server/cluster.ts): tells its siblings, through the primary,
 // when a mutation changed the loaded models, applies their changes, and finds training jobs they run.
+import type { ModelChange } from '../serving/model-manager.js';
 import type { TrainingJob } from '../serving/training-jobs.js';
 import { isClusterMessage, type ClusterMessage } from './cluster.js';
-
-export type ModelChange = { op: 'load'; name: string; version: string } | { op: 'unload'; name: string };
 
 /** How long a worker waits for its siblings to say whether they know a training job. */
 const JOB_QUERY_TIMEOUT_MS = 2_000;

@@ -6,7 +6,9 @@ import { sha256File, resolveInside } from '../bundle/files.js';
 import type { Engine, LoadedModelInfo } from '../engine/engine.js';
 import { PolyheadError, toPolyheadError } from '../errors.js';
 import type { RegistryService } from '../registry/registry.service.js';
-import type { ModelChange } from '../server/cluster-link.js';
+
+/** A load or unload that succeeded, as passed on to the other server processes of a cluster. */
+export type ModelChange = { op: 'load'; name: string; version: string } | { op: 'unload'; name: string };
 
 export class ModelManager {
   constructor(
