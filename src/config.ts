@@ -56,6 +56,12 @@ export interface ServerConfig {
   maxTextChars: number;
   /** POLYHEAD_MAX_BODY_BYTES, default 4194304 (4 MiB): largest request body. */
   maxBodyBytes: number;
+  /**
+   * After a refused body (413, 415) the rest of it is read and dropped so that the client can read the answer
+   * before the connection closes (a lingering close): POLYHEAD_LINGER_BYTES, default 16777216 (16 MiB), at most
+   * this much more, and POLYHEAD_LINGER_MS, default 5000, for at most this long.
+   */
+  refusedBodyLinger: { maxBytes: number; maxMs: number };
   /** POLYHEAD_MAX_QUERY_DEPTH, POLYHEAD_MAX_ALIASES, POLYHEAD_MAX_FIELDS, POLYHEAD_MAX_QUERY_COST (12, 30, 1000, 50000). */
   queryLimits: QueryLimits;
   /** POLYHEAD_REQUIRE_READ_KEY=true: queries need a key with the read scope too. Default false. */
@@ -125,6 +131,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     maxTexts: integer(env, 'POLYHEAD_MAX_TEXTS', 256),
     maxTextChars: integer(env, 'POLYHEAD_MAX_TEXT_CHARS', 100_000),
     maxBodyBytes: integer(env, 'POLYHEAD_MAX_BODY_BYTES', 4 * 1024 * 1024),
+    refusedBodyLinger: { maxBytes: integer(env, 'POLYHEAD_LINGER_BYTES', 16 * 1024 * 1024), maxMs: integer(env, 'POLYHEAD_LINGER_MS', 5000) },
     queryLimits: {
       maxDepth: integer(env, 'POLYHEAD_MAX_QUERY_DEPTH', defaultQueryLimits.maxDepth),
       maxAliases: integer(env, 'POLYHEAD_MAX_ALIASES', defaultQueryLimits.maxAliases),

@@ -35,7 +35,7 @@ export interface AppOptions {
   state: ServerState;
   authenticator: Authenticator;
   apiKeys: ApiKeyService;
-  config: Pick<ServerConfig, 'development' | 'maxBodyBytes' | 'queryLimits' | 'requireReadKey' | 'introspection' | 'graphiql' | 'corsOrigins' | 'shutdownTimeoutMs'>;
+  config: Pick<ServerConfig, 'development' | 'maxBodyBytes' | 'refusedBodyLinger' | 'queryLimits' | 'requireReadKey' | 'introspection' | 'graphiql' | 'corsOrigins' | 'shutdownTimeoutMs'>;
   /** Answers /readyz: each check true when fine, else a short reason. */
   readiness: () => Promise<Record<string, true | string>>;
 }
@@ -64,6 +64,8 @@ export async function createApp(options: AppOptions) {
 
   const graphql = graphqlHttpHandler(apollo, {
     maxBodyBytes: options.config.maxBodyBytes,
+    refusedBodyLinger: options.config.refusedBodyLinger,
+    onRefusedBody: (status, outcome) => options.metrics.refusedBodies.inc({ status: String(status), outcome }),
     context: async (req, res): Promise<RequestContext> => {
       // A client that goes away stops counting: its texts still waiting leave the queue.
       const disconnected = new AbortController();

@@ -7,10 +7,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import type { Readable, Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import contentType from 'content-type';
 import getRawBody from 'raw-body';
+import { answerAndLinger, type LingerLimits, type LingerOutcome } from './lingering-close.js';
 
 export type GraphQLHttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -18,6 +19,10 @@ export interface GraphQLHttpOptions<TContext extends BaseContext> {
   context: (req: IncomingMessage, res: ServerResponse) => Promise<TContext>;
   /** Largest accepted body, counted after any content-encoding is undone. */
   maxBodyBytes: number;
+  /** How much more of a refused body is read and dropped, and for how long, so that the client reads its answer. */
+  refusedBodyLinger: LingerLimits;
+  /** Told how each refused body's connection ended (for metrics). */
+  onRefusedBody?: (status: number, outcome: LingerOutcome) => void;
 }
 
 /** A body the endpoint refuses before Apollo sees it, answered as a GraphQL-shaped error. */
@@ -48,9 +53,9 @@ async function handle<TContext extends BaseContext>(apollo: ApolloServer<TContex
     body = await readJsonBody(req, options.maxBodyBytes);
   } catch (error) {
     if (!(error instanceof BodyError)) throw error;
-    // The rest of a refused body is not read: the connection closes after the answer.
-    res.setHeader('connection', 'close');
-    sendError(res, error.status, error.code, error.message);
+    // The connection closes after the answer, once the client has stopped sending the rest (bounded).
+    const outcome = await answerAndLinger(req, res, error.status, { 'content-type': 'application/json; charset=utf-8' }, errorBody(error.code, error.message), options.refusedBodyLinger);
+    options.onRefusedBody?.(error.status, outcome);
     return;
   }
   const headers = new HeaderMap();
@@ -91,10 +96,10 @@ async function readJsonBody(req: IncomingMessage, maxBodyBytes: number): Promise
   if (parsed.type !== 'application/json' && !parsed.type.endsWith('+json')) return undefined;
   const charset = (parsed.parameters.charset ?? 'utf-8').toLowerCase();
   if (charset !== 'utf-8' && charset !== 'utf8') throw new BodyError(415, 'BAD_REQUEST', `bad request: unsupported charset "${charset.toUpperCase()}" (JSON bodies are UTF-8)`);
-  const source = decoded(req); // throws BodyError for an encoding it cannot undo
+  const decoder = decoderFor(req); // throws BodyError for an encoding it cannot undo
   let bytes: Buffer;
   try {
-    bytes = await getRawBody(source, {
+    bytes = await getRawBody(decoder ? req.pipe(decoder) : req, {
       // The declared length is checked against the body only when nothing has to be decompressed.
       length: req.headers['content-encoding'] ? undefined : req.headers['content-length'],
       limit: maxBodyBytes,
@@ -103,6 +108,12 @@ async function readJsonBody(req: IncomingMessage, maxBodyBytes: number): Promise
     if ((error as { type?: string }).type === 'entity.too.large') throw new BodyError(413, 'PAYLOAD_TOO_LARGE', `request body over ${maxBodyBytes} bytes (POLYHEAD_MAX_BODY_BYTES)`);
     // A short body, an aborted request, or one that is not what its content-encoding says.
     throw new BodyError(400, 'BAD_REQUEST', `bad request: ${(error as Error).message}`);
+  } finally {
+    // Whatever the decoder did not take is the caller's to drop: detach it, and free its native state.
+    if (decoder) {
+      req.unpipe(decoder);
+      decoder.destroy();
+    }
   }
   try {
     return JSON.parse(bytes.toString('utf8')) as unknown;
@@ -111,23 +122,26 @@ async function readJsonBody(req: IncomingMessage, maxBodyBytes: number): Promise
   }
 }
 
-/** The request body with its content-encoding undone (as express.json did: gzip, deflate, br). */
-function decoded(req: IncomingMessage): Readable {
+/** The decoder that undoes the body's content-encoding (as express.json did: gzip, deflate, br); none for identity. */
+function decoderFor(req: IncomingMessage): Transform | undefined {
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
-  if (encoding === 'identity') return req;
+  if (encoding === 'identity') return undefined;
   const decoder = ({ gzip: createGunzip, 'x-gzip': createGunzip, deflate: createInflate, br: createBrotliDecompress } as Record<string, () => Transform>)[encoding];
   if (!decoder) throw new BodyError(415, 'BAD_REQUEST', `bad request: unsupported content encoding "${encoding}"`);
   const stream = decoder();
-  req.pipe(stream);
   req.once('aborted', () => stream.destroy(new Error('request aborted')));
   return stream;
 }
 
 /** A GraphQL-shaped error answer, for failures outside Apollo (the body, the transport, other routes). */
 export function sendError(res: ServerResponse, status: number, code: string, message: string): void {
-  const text = JSON.stringify({ errors: [{ message, extensions: { code } }] });
+  const text = errorBody(code, message);
   res.statusCode = status;
   res.setHeader('content-type', 'application/json; charset=utf-8');
   res.setHeader('content-length', Buffer.byteLength(text));
   res.end(text);
+}
+
+function errorBody(code: string, message: string): string {
+  return JSON.stringify({ errors: [{ message, extensions: { code } }] });
 }

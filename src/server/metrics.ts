@@ -56,6 +56,12 @@ export class PolyheadMetrics {
   });
   private readonly headRows = new client.Counter({ name: 'polyhead_head_texts_total', help: 'Texts each head ran on', labelNames: ['model', 'head'], registers: [this.registry] });
   readonly requests = new client.Counter({ name: 'polyhead_graphql_requests_total', help: 'GraphQL requests', labelNames: ['operation'], registers: [this.registry] });
+  readonly refusedBodies = new client.Counter({
+    name: 'polyhead_refused_bodies_total',
+    help: 'Request bodies refused before GraphQL (413, 415), by how their connection ended: complete (the client sent it all), client-closed, byte-limit or time-limit (POLYHEAD_LINGER_BYTES, POLYHEAD_LINGER_MS)',
+    labelNames: ['status', 'outcome'],
+    registers: [this.registry],
+  });
   readonly errors = new client.Counter({ name: 'polyhead_graphql_errors_total', help: 'GraphQL errors by extensions.code', labelNames: ['code'], registers: [this.registry] });
 
   constructor(info: { version: string; provider: () => string; device: () => string }) {
