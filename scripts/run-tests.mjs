@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every tests/**/*.test.ts with node's own test runner (node 20's --test does not expand globs).
+// Runs every tests/**/*.test.ts (not inside node_modules) with node's own test runner (node 20's --test does not expand globs).
 // Extra arguments are passed to node --test (e.g. --test-name-pattern).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,8 +9,10 @@ function findTests(dir) {
   const found = [];
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) found.push(...findTests(path));
-    else if (name.endsWith('.test.ts')) found.push(path);
+    if (statSync(path).isDirectory()) {
+      // Not tests/reference/node_modules (the transformers.js reference package): its files are not ours.
+      if (name !== 'node_modules') found.push(...findTests(path));
+    } else if (name.endsWith('.test.ts')) found.push(path);
   }
   return found;
 }

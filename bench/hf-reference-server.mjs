@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+/**
+ * What a JavaScript team would write instead of Polyhead: a plain node:http server around transformers.js's
+ * feature-extraction pipeline. The baseline for benchmarks.
+ *
+ *   node bench/hf-reference-server.mjs --model DIR [--pooling mean|cls|none] [--normalize] [--port 0]
+ *        [--host 127.0.0.1] [--dtype fp32] [--threads N]
+ *
+ * POST /embed with { "texts": string[] } answers { "embeddings": number[][] } (one pipeline call per request, as
+ * written naively: no batching across requests). Prints `listening on http://HOST:PORT` once the model is loaded
+ * and has answered one warm-up call. DIR is a Hugging Face model folder (config.json, tokenizer.json,
+ * tokenizer_config.json, onnx/model.onnx for fp32); it is read locally only (remote models off, no file cache).
+ *
+ * @huggingface/transformers is not a dependency of Polyhead: it is resolved from the test-only package
+ * tests/reference (install it with `npm run reference:install`).
+ */
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    pooling: { type: 'string', default: 'mean' },
+    normalize: { type: 'boolean', default: false },
+    port: { type: 'string', default: '0' },
+    host: { type: 'string', default: '127.0.0.1' },
+    dtype: { type: 'string', default: 'fp32' },
+    threads: { type: 'string' },
+  },
+});
+if (!args.model) fail('--model DIR is required');
+if (!['mean', 'cls', 'none'].includes(args.pooling)) fail(`--pooling must be mean, cls or none, got ${args.pooling}`);
+const modelDir = resolve(args.model);
+const maxBodyBytes = 16 * 1024 * 1024;
+
+function fail(message) {
+  console.error(`hf-reference-server: ${message}`);
+  process.exit(1);
+}
+
+/** The ESM entry of @huggingface/transformers as installed in tests/reference (not resolvable from here). */
+function transformersEntry() {
+  const referenceDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'tests', 'reference');
+  let main;
+  try {
+    main = createRequire(join(referenceDir, 'package.json')).resolve('@huggingface/transformers');
+  } catch {
+    fail(`@huggingface/transformers is not installed in ${referenceDir}: run \`npm run reference:install\``);
+  }
+  for (let dir = dirname(main); dir !== dirname(dir); dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (!existsSync(manifest)) continue;
+    const pkg = JSON.parse(readFileSync(manifest, 'utf8'));
+    if (pkg.name !== '@huggingface/transformers') continue;
+    const esm = pkg.exports?.node?.import?.default;
+    return esm ? join(dir, esm) : main;
+  }
+  return main;
+}
+
+const { env, pipeline } = await import(pathToFileURL(transformersEntry()).href);
+env.allowRemoteModels = false;
+env.allowLocalModels = true;
+env.localModelPath = '/';
+env.useFSCache = false;
+
+const session_options = args.threads ? { intraOpNumThreads: Number(args.threads) } : {};
+const extractor = await pipeline('feature-extraction', modelDir, { dtype: args.dtype, device: 'cpu', session_options });
+if (!extractor.tokenizer) fail(`no tokenizer loaded from ${modelDir} (tokenizer.json and tokenizer_config.json are needed)`);
+const options = { pooling: args.pooling, normalize: args.normalize };
+await extractor(['warm up'], options);
+
+function send(res, status, body) {
+  const json = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
+  res.end(json);
+}
+
+async function readJson(req) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > maxBodyBytes) throw Object.assign(new Error('body too large'), { status: 413 });
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw Object.assign(new Error('body is not JSON'), { status: 400 });
+  }
+}
+
+const server = createServer(async (req, res) => {
+  if (req.url !== '/embed') return send(res, 404, { error: 'not found' });
+  if (req.method !== 'POST') return send(res, 405, { error: 'POST only' });
+  try {
+    const body = await readJson(req);
+    const texts = body?.texts;
+    if (!Array.isArray(texts) || texts.length === 0 || !texts.every((t) => typeof t === 'string')) {
+      return send(res, 400, { error: 'texts must be a non-empty array of strings' });
+    }
+    const output = await extractor(texts, options);
+    send(res, 200, { embeddings: output.tolist() });
+  } catch (error) {
+    if (!res.headersSent) send(res, error.status ?? 500, { error: error.message });
+  }
+});
+
+server.listen(Number(args.port), args.host, () => {
+  const { port } = server.address();
+  console.log(`listening on http://${args.host}:${port}`);
+});
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+  });
+}
