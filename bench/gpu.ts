@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   async function rawRun(label: string, file: string, options: SessionOptions, sizes: number[], texts: readonly string[]) {
     const backbone = await Backbone.load(spec(file), options);
     const tokenCount = (e: TextEncoding) => e.ids.length;
-    const sorted = texts.map((t) => backbone.encode(t)).sort((a, b) => tokenCount(a) - tokenCount(b));
+    const sorted = [...(await backbone.encodeBatch(texts))].sort((a, b) => tokenCount(a) - tokenCount(b));
     const meanTokens = round(sorted.reduce((s, e) => s + tokenCount(e), 0) / sorted.length, 2);
     const rows: Array<{ batch: number; sentencesPerSecond: number; p50Ms: number }> = [];
     for (const batch of sizes) {
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
     // Tokenization alone, one thread (the served path tokenizes on the event loop).
     const t0 = performance.now();
     let tokenized = 0;
-    while (performance.now() - t0 < Math.min(1000, rawSeconds * 500)) for (const t of texts.slice(0, 2000)) (backbone.encode(t), tokenized++);
+    while (performance.now() - t0 < Math.min(1000, rawSeconds * 500)) for (const t of texts.slice(0, 2000)) (await backbone.encodeBatch([t]), tokenized++);
     const tokenizePerSecond = round(tokenized / ((performance.now() - t0) / 1000));
     await backbone.release();
     const best = rows.reduce((a, b) => (b.sentencesPerSecond > a.sentencesPerSecond ? b : a));

@@ -16,8 +16,11 @@ export interface ServerConfig {
   models: string[];
   /** POLYHEAD_DEVICE (cpu | cuda | auto), default auto: where the backbone runs. */
   device: 'auto' | 'cpu' | 'cuda';
-  /** POLYHEAD_PRECISION (auto | fp32 | fp16), default auto: the fp16 backbone on CUDA, fp32 on the CPU (fp16 needs CUDA). */
-  precision: 'auto' | 'fp32' | 'fp16';
+  /**
+   * POLYHEAD_PRECISION (auto | fp32 | fp16 | q8), default auto: the fp16 backbone on CUDA, fp32 on the CPU (fp16 needs
+   * CUDA); q8 loads an imported model's onnx/model_quantized.onnx where it has one.
+   */
+  precision: 'auto' | 'fp32' | 'fp16' | 'q8';
   /** Batch and queue sizes used instead of the CPU ones when the backbone runs on CUDA (POLYHEAD_CUDA_*). */
   cuda: { maxBatchSize: number; maxBatchTokens: number; maxQueueTexts: number; maxQueueTokens: number; concurrentBatches: number; batchOverheadTokens: number };
   /**
@@ -108,7 +111,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     bundleDir,
     models: (env.POLYHEAD_MODELS ?? defaultModel).split(',').map((name) => name.trim()).filter(Boolean),
     device: oneOf(env, 'POLYHEAD_DEVICE', ['auto', 'cpu', 'cuda'] as const, 'auto'),
-    precision: oneOf(env, 'POLYHEAD_PRECISION', ['auto', 'fp32', 'fp16'] as const, 'auto'),
+    precision: oneOf(env, 'POLYHEAD_PRECISION', ['auto', 'fp32', 'fp16', 'q8'] as const, 'auto'),
     cuda: {
       maxBatchSize: integer(env, 'POLYHEAD_CUDA_MAX_BATCH_SIZE', 1024),
       maxBatchTokens: integer(env, 'POLYHEAD_CUDA_MAX_BATCH_TOKENS', 32_768),

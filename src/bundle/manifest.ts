@@ -16,6 +16,10 @@ const source = z.object({
   citation: z.string().optional(),
 });
 
+/** How the engine pools token states into a sentence embedding when the graph has no pooled output. */
+export const poolingModes = ['mean', 'cls', 'max'] as const;
+export type PoolingMode = (typeof poolingModes)[number];
+
 export const taskKinds = ['classification', 'token_classification', 'embedding', 'generation'] as const;
 export type TaskKindName = (typeof taskKinds)[number];
 
@@ -26,7 +30,14 @@ const head = z
     /** An embedding head may have no file: it serves the backbone's pooled output. */
     file: bundleFile.optional(),
     labels: z.array(z.string().min(1)).optional(),
-    reads: z.enum(['pooled', 'tokens']),
+    /**
+     * What the head reads: the backbone's pooled output, its token states, or (`graph`) an output of the
+     * backbone's own graph named by `output`: the head inside a Hugging Face task model (its `logits`).
+     */
+    reads: z.enum(['pooled', 'tokens', 'graph']),
+    output: z.string().min(1).optional(),
+    /** How a classification head turns logits into scores: softmax over the labels, or sigmoid per label (multi-label). */
+    activation: z.enum(['softmax', 'sigmoid']).optional(),
     description: z.string().optional(),
     /** Datasets (declared in `datasets`) this head was trained, validated or evaluated on. */
     datasets: z.array(z.object({ name: z.string().min(1), role: z.enum(['training', 'validation', 'evaluation']) })).default([]),
@@ -39,7 +50,10 @@ const head = z
     if (h.labels && new Set(h.labels).size !== h.labels.length) {
       ctx.addIssue({ code: 'custom', path: ['labels'], message: 'labels must be unique' });
     }
-    if (h.task !== 'embedding' && !h.file) ctx.addIssue({ code: 'custom', path: ['file'], message: `a ${h.task} head needs an ONNX file` });
+    if (h.reads === 'graph') {
+      if (!h.output) ctx.addIssue({ code: 'custom', path: ['output'], message: 'a head that reads the graph names the graph output it reads' });
+      if (h.file) ctx.addIssue({ code: 'custom', path: ['file'], message: 'a head inside the backbone graph has no file of its own' });
+    } else if (h.task !== 'embedding' && !h.file) ctx.addIssue({ code: 'custom', path: ['file'], message: `a ${h.task} head needs an ONNX file` });
   });
 
 const dataset = z.object({
@@ -70,18 +84,31 @@ export const bundleManifestSchema = z
     /** The version of the same model this one derives from (e.g. a head was added). */
     parent: version.optional(),
     tokenizer: bundleFile,
+    /** Which tokenizer reads `tokenizer`: USE-lite's reference lattice, or any Hugging Face tokenizer.json. */
+    tokenizerKind: z.enum(['use-lite', 'huggingface']).default('use-lite'),
+    /** Other files of the bundle that the registry records by hash (e.g. an imported model's config.json). */
+    files: z.array(bundleFile).default([]),
     backbone: z.object({
       name,
       version,
       architecture: z.string().min(1),
+      /** Hugging Face config.json's model_type and architectures, for an imported model. */
+      modelType: z.string().min(1).optional(),
+      architectures: z.array(z.string().min(1)).default([]),
       layers: z.number().int().positive().optional(),
       file: bundleFile,
+      /** The same graph in other precisions: fp16 (chosen on CUDA), quantized int8 (POLYHEAD_PRECISION=q8). */
+      variants: z.object({ fp16: bundleFile.optional(), quantized: bundleFile.optional() }).default({}),
       hiddenSize: z.number().int().positive(),
       vocabSize: z.number().int().positive(),
       maxTokens: z.number().int().positive().max(8192).default(256),
+      /** How the sentence embedding is made: the graph's `pooled` output, or, without one, the engine pools the token states: mean (over the mask), cls or max. */
       pooling: z.string().min(1),
-      inputs: z.object({ ids: z.string().min(1), mask: z.string().min(1) }).default({ ids: 'input_ids', mask: 'attention_mask' }),
-      outputs: z.object({ tokens: z.string().min(1), pooled: z.string().min(1) }).default({ tokens: 'token_states', pooled: 'pooled' }),
+      inputs: z
+        .object({ ids: z.string().min(1), mask: z.string().min(1), typeIds: z.string().min(1).optional() })
+        .default({ ids: 'input_ids', mask: 'attention_mask' }),
+      /** Graph outputs: token states [n, T, d] and a pooled embedding [n, d]; a task model may have neither (its head reads the graph). */
+      outputs: z.object({ tokens: z.string().min(1).optional(), pooled: z.string().min(1).optional() }).default({ tokens: 'token_states', pooled: 'pooled' }),
       license: z.string().min(1),
       source,
     }),
@@ -98,6 +125,14 @@ export const bundleManifestSchema = z
       });
     };
     unique(m.heads.map((h) => h.name), 'heads', 'head');
+    const { outputs, pooling } = m.backbone;
+    if (!outputs.pooled && outputs.tokens && !poolingModes.includes(pooling as PoolingMode)) {
+      ctx.addIssue({ code: 'custom', path: ['backbone', 'pooling'], message: `without a pooled output the engine pools the token states: one of ${poolingModes.join(', ')}` });
+    }
+    m.heads.forEach((h, i) => {
+      if (h.reads === 'tokens' && !outputs.tokens) ctx.addIssue({ code: 'custom', path: ['heads', i, 'reads'], message: 'the backbone has no token states output' });
+      if (h.reads === 'pooled' && !outputs.pooled && !outputs.tokens) ctx.addIssue({ code: 'custom', path: ['heads', i, 'reads'], message: 'the backbone has no pooled output and no token states to pool' });
+    });
     unique(m.datasets.map((d) => d.name), 'datasets', 'dataset');
     const datasets = new Set(m.datasets.map((d) => d.name));
     const heads = new Set(m.heads.map((h) => h.name));
@@ -138,6 +173,14 @@ export function parseBundleManifest(text: string): BundleManifest {
 
 /** Every file the manifest names, relative to the bundle folder. */
 export function manifestFiles(manifest: BundleManifest): string[] {
-  const files = [manifest.backbone.file, manifest.tokenizer, ...manifest.heads.flatMap((h) => (h.file ? [h.file] : []))];
+  const { variants } = manifest.backbone;
+  const files = [
+    manifest.backbone.file,
+    ...(variants.fp16 ? [variants.fp16] : []),
+    ...(variants.quantized ? [variants.quantized] : []),
+    manifest.tokenizer,
+    ...manifest.files,
+    ...manifest.heads.flatMap((h) => (h.file ? [h.file] : [])),
+  ];
   return [...new Set(files)];
 }

@@ -8,11 +8,18 @@ import { PolyheadError } from '../errors.js';
 import { ApiKeyService } from '../auth/api-keys.js';
 import { migrateDatabase, openDatabase, type RegistryDatabase } from '../registry/database.js';
 import { importBundle } from '../registry/bundle-import.js';
+import { importHuggingFace } from '../import/huggingface/import-hf.js';
 
 const usage = `usage:
   polyhead import <bundle-folder> [--server URL] [--api-key KEY]
       Registers a model bundle. Without --server it writes to the database of POLYHEAD_DATA_DIR or DATABASE_URL;
       with --server it calls the importBundle mutation of a running server (the folder must be readable there).
+  polyhead import-hf <folder> [--name N] [--version V] [--head H] [--license L] [--source <repo id>[@revision]]
+                     [--server URL] [--api-key KEY]
+      Imports a Hugging Face model folder (config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx):
+      an encoder (sentence-transformers pooling from 1_Pooling), or a *ForSequenceClassification model (head
+      "classification", or --head H) or *ForTokenClassification model (head "entities"). Every problem is listed
+      with its file and field; nothing is registered on a refusal.
   polyhead keys create --name NAME --scopes read,write,train,admin
       Creates an API key and prints it once (only a scrypt hash is stored).
   polyhead keys list
@@ -37,6 +44,9 @@ async function main(argv: string[]) {
       labels: { type: 'string' },
       examples: { type: 'string' },
       'no-load': { type: 'boolean' },
+      version: { type: 'string' },
+      license: { type: 'string' },
+      source: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -44,6 +54,7 @@ async function main(argv: string[]) {
   if (values.help || !command) return void console.log(usage);
   if (command === 'keys') return keys(rest, values);
   if (command === 'train') return train(values);
+  if (command === 'import-hf') return importHf(rest, values);
   if (command !== 'import' || rest.length !== 1) throw new UsageError(`unknown command or arguments: ${argv.join(' ')}`);
   const folder = resolve(rest[0]!);
   const result = values.server
@@ -66,6 +77,28 @@ async function withRegistry<T>(work: (db: RegistryDatabase) => Promise<T>): Prom
 async function importDirectly(folder: string) {
   const result = await withRegistry((db) => importBundle(db.prisma, folder));
   return { model: result.modelName, version: result.version, created: result.created };
+}
+
+async function importHf(args: string[], options: Record<string, string | boolean | undefined>) {
+  if (args.length !== 1) throw new UsageError('import-hf needs one folder');
+  const folder = resolve(args[0]!);
+  const given = { name: options.name, version: options.version, head: options.head, license: options.license, source: options.source } as Record<string, string | undefined>;
+  let result: { model: string; version: string; created: boolean };
+  if (options.server) {
+    const data = await graphql(
+      String(options.server),
+      'mutation($path: String!, $name: String, $version: String, $head: String, $license: String, $source: String) { importHuggingFace(path: $path, name: $name, version: $version, head: $head, license: $license, source: $source) { created model { name } version { version } } }',
+      { path: folder, ...given },
+      (options['api-key'] as string | undefined) ?? process.env.POLYHEAD_API_KEY,
+    );
+    const r = data.importHuggingFace;
+    result = { model: r.model.name, version: r.version.version, created: r.created };
+  } else {
+    const { bundleDir } = readConfig();
+    const r = await withRegistry((db) => importHuggingFace(db.prisma, folder, { ...given, bundleDir }));
+    result = { model: r.modelName, version: r.version, created: r.created };
+  }
+  console.log(`${result.created ? 'registered' : 'already registered'}: ${result.model} ${result.version}`);
 }
 
 async function keys(args: string[], options: { name?: string; scopes?: string }) {

@@ -120,7 +120,7 @@ export async function checkFp16Parity(bundleDir: string, fp16File: string, sessi
     const headStats: Fp16Parity['heads'] = Object.fromEntries(heads.map((h) => [h.spec.name, { compared: 0, different: 0 }]));
     for (let start = 0; start < texts.length; start += batchSize) {
       const batch = texts.slice(start, start + batchSize);
-      const encodings = batch.map((text) => fp32.encode(text));
+      const encodings = await fp32.encodeBatch(batch);
       // The heads run chained after each backbone, on every row, as when serving (Backbone.run).
       const chained = heads.map((head) => ({ model: head.model!, rows: batch.map((_, index) => index) }));
       const [a, b] = [await fp32.run(encodings, false, chained), await fp16.run(encodings, false, chained)];
@@ -151,13 +151,14 @@ export async function checkFp16Parity(bundleDir: string, fp16File: string, sessi
 
 function rowCosine(a: BackboneOutput, b: BackboneOutput, row: number): number {
   const h = a.hidden;
+  const [pa, pb] = [a.pooled!, b.pooled!]; // USE-lite's graph has its pooled output
   let dot = 0;
   let na = 0;
   let nb = 0;
   for (let i = row * h; i < (row + 1) * h; i++) {
-    dot += a.pooled[i]! * b.pooled[i]!;
-    na += a.pooled[i]! * a.pooled[i]!;
-    nb += b.pooled[i]! * b.pooled[i]!;
+    dot += pa[i]! * pb[i]!;
+    na += pa[i]! * pa[i]!;
+    nb += pb[i]! * pb[i]!;
   }
   return dot / Math.sqrt(na * nb || 1);
 }

@@ -84,7 +84,7 @@ export class Engine {
       throw new Error(`bundle.json says version ${manifest.version}, expected ${expectedVersion}`);
     }
     const { session } = this.options;
-    const backbone = await Backbone.load(await backboneSpecOf(dir, manifest), session);
+    const backbone = await Backbone.load(await backboneSpecOf(dir, manifest, session.preferredVariant), session);
     const heads = new Map<string, LoadedHead>();
     try {
       for (const spec of await headSpecs(dir, manifest)) heads.set(spec.name, await headKinds[spec.task as keyof typeof headKinds](spec, session));
@@ -135,8 +135,9 @@ export class Engine {
     const heads = new Set(request.heads);
     const deadline = model.scheduler.now() + (request.timeoutMs ?? this.options.requestTimeoutMs);
     const unique = [...new Set(texts)];
+    const encodings = await model.backbone.encodeBatch(unique);
     const promises = model.submitAll(
-      unique.map((text) => ({ text, encoding: model.backbone.encode(text) })),
+      unique.map((text, i) => ({ text, encoding: encodings[i]! })),
       heads,
       { signal: request.signal, deadline },
     );
@@ -165,6 +166,8 @@ async function headSpecs(dir: string, manifest: BundleManifest): Promise<HeadSpe
       task: head.task,
       reads: head.reads,
       file: head.file ? await resolveInside(dir, head.file) : undefined,
+      output: head.output,
+      activation: head.activation,
       labels: head.labels ?? [],
     });
   }
@@ -173,7 +176,8 @@ async function headSpecs(dir: string, manifest: BundleManifest): Promise<HeadSpe
 
 async function warmUp(model: ServingModel): Promise<void> {
   const heads = new Set(model.heads.keys());
-  await Promise.all(warmupTexts.map((text) => model.submit(text, model.backbone.encode(text), heads, {})));
+  const encodings = await model.backbone.encodeBatch(warmupTexts);
+  await Promise.all(warmupTexts.map((text, i) => model.submit(text, encodings[i]!, heads, {})));
 }
 
 function describe(model: ServingModel): LoadedModelInfo {

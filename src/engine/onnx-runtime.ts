@@ -29,6 +29,11 @@ export interface SessionOptions {
    * of backbone.onnx when the provider is cuda. Paths not in the map load as they are.
    */
   substitutes?: ReadonlyMap<string, string>;
+  /**
+   * The precision variant of a backbone graph to load when its bundle has one (an imported Hugging Face
+   * folder's onnx/model_fp16.onnx or onnx/model_quantized.onnx); fp32 otherwise.
+   */
+  preferredVariant?: 'fp16' | 'quantized';
 }
 
 export const defaultSessionOptions: SessionOptions = { executionProvider: 'cpu', intraOpThreads: 0, graphOptimization: 'all' };
@@ -111,6 +116,8 @@ export interface Chained {
   mask?: { input: string; from: string };
   /** The output returned. */
   output: string;
+  /** Also offered to the runs after it under this name (see ChainedRun.as). */
+  as?: string;
 }
 
 /** A loaded ONNX model: named inputs and outputs, run with only the outputs wanted (in worker threads). */

@@ -19,6 +19,11 @@ export interface ChainedRun {
   rows: number[];
   mask?: { input: string; from: string };
   output: string;
+  /**
+   * Also offer this run's output to the runs after it under this name, as if the main session had it (the
+   * engine's pooling of token states, which heads reading `pooled` then read where it was computed).
+   */
+  as?: string;
 }
 
 export type ChainedResult = { data: Float32Array; dims: number[]; ms: number } | { error: string };
@@ -60,8 +65,9 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, tensor] of Object.entries(request.feeds)) feeds[name] = new ort.Tensor(tensor.type, tensor.data, tensor.dims);
   const chain = request.chain ?? [];
-  const fetched = [...new Set([...request.outputs, ...chain.map((run) => run.from)])];
-  const outputs = await session.run(feeds, fetched);
+  const published = new Set(chain.flatMap((run) => (run.as ? [run.as] : [])));
+  const fetched = [...new Set([...request.outputs, ...chain.map((run) => run.from).filter((name) => !published.has(name))])];
+  const outputs: Record<string, ort.Tensor> = { ...(await session.run(feeds, fetched)) };
   const results: Record<string, { data: Float32Array; dims: number[] }> = {};
   const transfer: ArrayBuffer[] = [];
   for (const name of request.outputs) {
@@ -76,6 +82,7 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
     try {
       const started = performance.now();
       const result = await runChained(run, outputs, feeds);
+      if (run.as) outputs[run.as] = new ort.Tensor('float32', result.data, result.dims);
       chained.push({ ...result, ms: performance.now() - started });
       transfer.push(result.data.buffer as ArrayBuffer);
     } catch (error) {
@@ -85,7 +92,7 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
   return { reply: { id: request.id, ok: true, results, chained }, transfer };
 }
 
-async function runChained(run: ChainedRun, outputs: ort.InferenceSession.ReturnType, feeds: Record<string, ort.Tensor>): Promise<{ data: Float32Array; dims: number[] }> {
+async function runChained(run: ChainedRun, outputs: Record<string, ort.Tensor>, feeds: Record<string, ort.Tensor>): Promise<{ data: Float32Array; dims: number[] }> {
   const session = sessions.get(run.session);
   if (!session) throw new Error(`onnxruntime session ${run.session} is not loaded`);
   const source = outputs[run.from];

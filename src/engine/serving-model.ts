@@ -8,8 +8,8 @@ import type { TextEncoding } from './tokenizer.js';
 export interface TextResult {
   tokenCount: number;
   truncated: boolean;
-  /** The backbone's pooled sentence embedding. */
-  embedding: Float32Array;
+  /** The backbone's pooled sentence embedding; absent for a model without one (a task model's graph). */
+  embedding?: Float32Array;
   /** Outputs of the heads that ran for this text (at least those asked for). */
   heads: ReadonlyMap<string, HeadOutput>;
 }
@@ -84,10 +84,13 @@ export class ServingModel {
     const modelled = wanted.flatMap((head, h) => (head.model ? [{ model: head.model, rows: rowsOf[h]!.map((row) => row.index), h }] : []));
     // Token states come back to this thread only for a head that reads them without a model of its own.
     const tokensHere = wanted.some((head) => !head.model && head.spec.reads === 'tokens');
+    // Heads inside the backbone's graph (task models) decode graph outputs, fetched only when asked for.
+    const graphOutputs = [...new Set(wanted.flatMap((head) => (head.spec.reads === 'graph' ? [head.spec.output!] : [])))];
     const features = await this.backbone.run(
       batch.map((job) => job.encoding),
       tokensHere,
       modelled,
+      graphOutputs,
     );
     const modelOutput = new Map(modelled.map(({ h }, i) => [h, features.heads[i]!]));
     const outputs = batch.map(() => new Map<string, HeadOutput>());
@@ -109,13 +112,13 @@ export class ServingModel {
       timings.push({ head: head.spec.name, rows: rows.length, ms: modelMs + performance.now() - decodeStarted });
     });
     this.observer.onHeads?.(this.name, timings);
-    const hidden = features.hidden;
+    const { hidden, pooled } = features;
     return batch.map((job, i) =>
       failures[i] ?? {
         tokenCount: job.encoding.tokenCount,
         truncated: job.encoding.truncated,
         // A view, not a copy: a copy per text was a 2 KB allocation each, most never read (GPU batches).
-        embedding: features.pooled.subarray(i * hidden, (i + 1) * hidden),
+        embedding: pooled?.subarray(i * hidden, (i + 1) * hidden),
         heads: outputs[i]!,
       },
     );

@@ -16,21 +16,9 @@
  */
 import { readFile } from 'node:fs/promises';
 
-export interface TextEncoding {
-  /** Token ids, at most maxTokens of them. */
-  ids: Int32Array;
-  /**
-   * Per token, [start, end) as JavaScript string offsets into the original text. The leading word
-   * boundary (the space a '▁' stands for) is not included: `text.slice(start, end)` is the piece's
-   * own text. A token inside one NFKC unit (e.g. 'f' and 'i' from 'ﬁ') gets the whole unit's span;
-   * a lone '▁' token gets its space(s), or [0, 0] for the '▁' prepended at the start.
-   */
-  offsets: Array<[number, number]>;
-  /** Number of tokens before truncation. */
-  tokenCount: number;
-  /** True when tokenCount > maxTokens and ids/offsets were cut to maxTokens. */
-  truncated: boolean;
-}
+import type { TextEncoding, Tokenizer } from './tokenizers/tokenizer.js';
+
+export type { TextEncoding };
 
 const WORD_BOUNDARY = '\u2581';
 const UNKNOWN_ID = 0;
@@ -92,7 +80,7 @@ class Encoding implements TextEncoding {
   }
 }
 
-export class TextTokenizer {
+export class TextTokenizer implements Tokenizer {
   // Scratch space for one encode() at a time (node runs it synchronously), grown as texts need.
   private codePoints = new Int32Array(256);
   private unitIndex = new Int32Array(257);

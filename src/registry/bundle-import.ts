@@ -79,6 +79,7 @@ const taskEnum = {
   embedding: 'EMBEDDING',
   generation: 'GENERATION',
 } as const;
+const readsEnum = { pooled: 'POOLED', tokens: 'TOKENS', graph: 'GRAPH' } as const;
 const roleEnum = { training: 'TRAINING', validation: 'VALIDATION', evaluation: 'EVALUATION' } as const;
 
 async function registerBundle(tx: Tx, bundle: LoadedBundle, examples: Record<string, StoredExample[]>): Promise<ImportResult> {
@@ -139,7 +140,7 @@ async function registerBundle(tx: Tx, bundle: LoadedBundle, examples: Record<str
         versionId: version.id,
         name: head.name,
         task: taskEnum[head.task],
-        reads: head.reads === 'pooled' ? 'POOLED' : 'TOKENS',
+        reads: readsEnum[head.reads],
         file: head.file,
         fileSha256: head.file ? sha.get(head.file) : undefined,
         description: head.description,
@@ -196,6 +197,8 @@ async function findOrCreateBackbone(tx: Tx, manifest: BundleManifest, fileSha256
       name: b.name,
       version: b.version,
       architecture: b.architecture,
+      modelType: b.modelType,
+      architectures: b.architectures,
       layers: b.layers,
       hiddenSize: b.hiddenSize,
       vocabSize: b.vocabSize,

@@ -2,6 +2,7 @@
 import { PolyheadError } from '../errors.js';
 import type { PrismaClient, Model, ModelVersion, TaskKind } from '../generated/prisma/client.js';
 import { importBundle, type ImportResult, type StoredExample } from './bundle-import.js';
+import { importHuggingFace, type HuggingFaceImportResult, type ImportOptions } from '../import/huggingface/import-hf.js';
 
 export interface ModelPage {
   models: Model[];
@@ -72,6 +73,11 @@ export class RegistryService {
 
   importBundle(path: string, examples?: Record<string, StoredExample[]>): Promise<ImportResult> {
     return importBundle(this.prisma, path, examples);
+  }
+
+  /** A Hugging Face folder, checked, assembled as a bundle under `bundleDir` and registered. */
+  importHuggingFace(path: string, options: ImportOptions & { bundleDir: string }): Promise<HuggingFaceImportResult> {
+    return importHuggingFace(this.prisma, path, options);
   }
 
   async setAlias(modelName: string, alias: string, version: string): Promise<ModelVersion> {

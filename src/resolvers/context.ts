@@ -17,8 +17,10 @@ export interface ServerState {
   startedAt: number;
   databaseKind: string;
   defaultModel: string;
-  /** Folders importBundle may read below. */
+  /** Folders importBundle and importHuggingFace may read below. */
   bundleRoots: readonly string[];
+  /** Where bundles are assembled (an imported Hugging Face folder becomes one here). */
+  bundleDir: string;
   /** Where the backbone runs, e.g. "cpu" or "cuda (NVIDIA H100)". */
   device(): string;
   loadedModels(): LoadedModel[];

@@ -42,6 +42,12 @@ async function infer(ctx: RequestContext, model: string | null | undefined, text
   );
 }
 
+/** The text's sentence embedding; HEAD_NOT_FOUND for a model whose graph gives none (a task model). */
+function embeddingOf(result: TextResult, model: string): Float32Array {
+  if (!result.embedding) throw new PolyheadError('HEAD_NOT_FOUND', `model "${model}" gives no sentence embedding: its graph outputs task logits only`);
+  return result.embedding;
+}
+
 function headOutput<T>(result: TextResult, head: string): T {
   const output = result.heads.get(head);
   if (output === undefined) throw new PolyheadError('HEAD_NOT_FOUND', `head "${head}" did not run for this text`);
@@ -79,7 +85,9 @@ export class InferenceResolver {
     @Arg('normalize', () => Boolean, { defaultValue: true }) normalize: boolean,
     @Ctx() ctx: RequestContext,
   ) {
-    return (await run(ctx, model, texts, [])).map((result) => normalized(result.embedding, normalize));
+    const name = model ?? ctx.inference.defaultModel;
+    ctx.inference.checkEmbedding(name);
+    return (await run(ctx, name, texts, [])).map((result) => normalized(embeddingOf(result, name), normalize));
   }
 
   @Query(() => [Float], { description: 'Cosine similarity between the query and each candidate.' })
@@ -91,10 +99,12 @@ export class InferenceResolver {
   ) {
     ctx.inference.checkTexts([query], 'query');
     ctx.inference.checkTexts(candidates, 'candidates');
-    const [queryResult, ...candidateResults] = await infer(ctx, model, [query, ...candidates], []);
-    const q = normalized(queryResult!.embedding, true);
+    const name = model ?? ctx.inference.defaultModel;
+    ctx.inference.checkEmbedding(name);
+    const [queryResult, ...candidateResults] = await infer(ctx, name, [query, ...candidates], []);
+    const q = normalized(embeddingOf(queryResult!, name), true);
     return candidateResults.map((result) => {
-      const c = normalized(result.embedding, true);
+      const c = normalized(embeddingOf(result, name), true);
       let dot = 0;
       for (let i = 0; i < q.length; i++) dot += q[i]! * c[i]!;
       return dot;
@@ -117,7 +127,7 @@ export class TextAnalysisResolver {
 
   @FieldResolver(() => [Float], { description: "The backbone's sentence embedding." })
   embedding(@Root() root: AnalysisRoot, @Arg('normalize', () => Boolean, { defaultValue: true }) normalize: boolean) {
-    return normalized(root.result.embedding, normalize);
+    return normalized(embeddingOf(root.result, root.model), normalize);
   }
 
   @FieldResolver(() => Classification, { description: 'Any classification head of the model, by name.' })

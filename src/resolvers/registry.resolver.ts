@@ -102,6 +102,36 @@ export class RegistryResolver {
   }
 
   @Authorized('write')
+  @Mutation(() => ImportResult, {
+    description:
+      'Registers a Hugging Face model folder on the server (config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx; for sentence-transformers modules.json and 1_Pooling): an encoder, or a *ForSequenceClassification / *ForTokenClassification model whose head is inside the graph. The folder must lie below POLYHEAD_BUNDLE_ROOTS.',
+  })
+  async importHuggingFace(
+    @Arg('path') path: string,
+    @Arg('name', () => String, { nullable: true, description: "Model name; default: the folder's name, lower-cased." }) name: string | null,
+    @Arg('version', () => String, { nullable: true, description: 'Default 1.0.0.' }) version: string | null,
+    @Arg('head', () => String, { nullable: true, description: "A task model's head name; default classification (sequence) or entities (tokens). `sentiment` makes an SST-2 model answer sentiment(model:)." })
+    head: string | null,
+    @Arg('license', () => String, { nullable: true, description: "The weights' licence; default: README.md's front matter, else unknown." }) license: string | null,
+    @Arg('source', () => String, { nullable: true, description: 'Where the weights came from: <repo id>[@revision] on the Hugging Face Hub.' }) source: string | null,
+    @Ctx() ctx: RequestContext,
+  ): Promise<ImportResult> {
+    const folder = await resolveUnderRoots(path, ctx.server.bundleRoots).catch((error: Error) => {
+      throw new PolyheadError(error instanceof OutsideRootsError ? 'FORBIDDEN' : 'BUNDLE_INVALID', error.message);
+    });
+    const result = await ctx.registry.importHuggingFace(folder, {
+      name: name ?? undefined,
+      version: version ?? undefined,
+      head: head ?? undefined,
+      license: license ?? undefined,
+      source: source ?? undefined,
+      bundleDir: ctx.server.bundleDir,
+    });
+    const registered = await ctx.registry.prisma.modelVersion.findUniqueOrThrow({ where: { id: result.versionId }, include: { model: true } });
+    return { model: registered.model, version: registered, created: result.created };
+  }
+
+  @Authorized('write')
   @Mutation(() => ModelVersion, { description: 'Points an alias (e.g. production) at a version.' })
   setAlias(@Arg('model') model: string, @Arg('alias') alias: string, @Arg('version') version: string, @Ctx() ctx: RequestContext) {
     return ctx.registry.setAlias(model, alias, version);

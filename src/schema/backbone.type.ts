@@ -14,6 +14,10 @@ export class Backbone {
   @Field() name!: string;
   @Field() version!: string;
   @Field() architecture!: string;
+  @Field(() => String, { nullable: true, description: "Hugging Face config.json's model_type (bert, roberta, xlm-roberta, distilbert, ...), for an imported model." })
+  modelType!: string | null;
+  @Field(() => [String], { description: "Hugging Face config.json's architectures (e.g. BertForTokenClassification); empty for a model not imported from Hugging Face." })
+  architectures!: string[];
   @Field(() => Int, { nullable: true }) layers!: number | null;
   @Field(() => Int) hiddenSize!: number;
   @Field(() => Int) vocabSize!: number;

@@ -34,6 +34,9 @@ export async function prepareRuntime(config: ServerConfig, builtInBundle: string
     const fp16 = await ensureFp16Backbone(builtInBundle, { check: session, log });
     session.substitutes = new Map([[fp16.fp32File, fp16.fp16File]]);
   }
+  // Imported Hugging Face bundles bring their own variants: fp16 on CUDA (unless fp32 is asked), int8 when asked.
+  if (config.precision === 'q8') session.preferredVariant = 'quantized';
+  else if (provider === 'cuda' && config.precision !== 'fp32') session.preferredVariant = 'fp16';
   const precision = session.substitutes ? 'fp16' : 'fp32';
   // On CUDA a batch costs little more than its launch: bigger batches, deeper queues, two batches in flight.
   const sizes = provider === 'cuda' ? config.cuda : config;

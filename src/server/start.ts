@@ -69,6 +69,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       databaseKind: db.kind,
       defaultModel: config.defaultModel,
       bundleRoots: config.bundleRoots,
+      bundleDir: config.bundleDir,
       device: () => runtime.description,
       loadedModels: () => engine.list().map((m) => ({ name: m.name, version: m.version, backbone: m.backbone, heads: m.heads.map((h) => h.name), provider: m.provider })),
       queueDepth: () => engine.depth().reduce((sum, d) => sum + d.entries, 0),

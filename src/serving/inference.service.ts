@@ -1,7 +1,7 @@
 // Between GraphQL and the engine: input limits, the default model, and a per-request DataLoader that
 // gathers every text asked in one request (across fields and aliases) before they reach the engine's queue.
 import DataLoader from 'dataloader';
-import { badInput, toPolyheadError } from '../errors.js';
+import { PolyheadError, badInput, toPolyheadError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { TextResult } from '../engine/serving-model.js';
 
@@ -48,6 +48,14 @@ export class InferenceService {
       this.engine.validate(model, heads);
     } catch (error) {
       throw toPolyheadError(error) ?? error;
+    }
+  }
+
+  /** HEAD_NOT_FOUND before any text is queued when the model gives no sentence embedding (a task model). */
+  checkEmbedding(model: string): void {
+    this.checkModel(model, []);
+    if (!this.engine.get(model).backbone.hasEmbedding) {
+      throw new PolyheadError('HEAD_NOT_FOUND', `model "${model}" gives no sentence embedding: its graph outputs task logits only (ask its heads with analyze { classify(head:) } or entities)`);
     }
   }
 

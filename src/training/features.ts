@@ -41,7 +41,7 @@ async function runBatches(
   take: (index: number, encoding: TextEncoding, output: Awaited<ReturnType<Backbone['run']>>, row: number) => void,
 ): Promise<void> {
   const batchSize = options.batchSize ?? 64;
-  const encodings = texts.map((text) => backbone.encode(text));
+  const encodings = await backbone.encodeBatch(texts);
   const order = texts.map((_, i) => i).sort((a, b) => encodings[a]!.ids.length - encodings[b]!.ids.length || a - b);
   let done = 0;
   for (let at = 0; at < order.length; at += batchSize) {
@@ -59,9 +59,10 @@ async function runBatches(
 
 /** The pooled sentence embedding of each text ([hidden] each, in the texts' order). */
 export async function extractPooled(backbone: Backbone, texts: readonly string[], options: ExtractOptions = {}): Promise<Float32Array[]> {
+  if (!backbone.hasEmbedding) throw new Error(`backbone ${backbone.spec.name} gives no sentence embedding to train on`);
   const out: Float32Array[] = new Array(texts.length);
   await runBatches(backbone, texts, false, options, (index, _encoding, output, row) => {
-    out[index] = output.pooled.slice(row * output.hidden, (row + 1) * output.hidden);
+    out[index] = output.pooled!.slice(row * output.hidden, (row + 1) * output.hidden);
   });
   return out;
 }

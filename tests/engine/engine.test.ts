@@ -98,10 +98,10 @@ test('a head that fails fails only the texts that asked for it; the model keeps 
   const heads = new Map(model.heads);
   heads.set('fragile', failing);
   const serving = new ServingModel('fragile-model', '1', model.backbone, heads, {});
-  const encode = (text: string) => model.backbone.encode(text);
+  const [first, second] = await model.backbone.encodeBatch([texts[0]!, texts[1]!]);
   const [bad, good] = await Promise.allSettled([
-    serving.submit(texts[0]!, encode(texts[0]!), new Set(['fragile']), {}),
-    serving.submit(texts[1]!, encode(texts[1]!), new Set(['sentiment']), {}),
+    serving.submit(texts[0]!, first!, new Set(['fragile']), {}),
+    serving.submit(texts[1]!, second!, new Set(['sentiment']), {}),
   ]);
   assert.equal(bad.status, 'rejected');
   assert.equal((bad as PromiseRejectedResult).reason.code, 'INFERENCE_FAILED');

@@ -4,6 +4,7 @@ import type { HeadRow } from './head.js';
 
 export function gatherPooled(features: BackboneOutput, rows: readonly HeadRow[]): Float32Array {
   const { hidden, pooled } = features;
+  if (!pooled) throw new Error('the backbone gives no sentence embedding');
   if (rows.length === features.size) return pooled;
   const out = new Float32Array(rows.length * hidden);
   rows.forEach((row, i) => out.set(pooled.subarray(row.index * hidden, (row.index + 1) * hidden), i * hidden));
@@ -31,4 +32,16 @@ export function softmax(logits: Float32Array, offset: number, count: number, out
   let sum = 0;
   for (let i = 0; i < count; i++) sum += out[i] = Math.exp(logits[offset + i]! - max);
   for (let i = 0; i < count; i++) out[i]! /= sum;
+}
+
+/** The rows of a graph output [size, ...] that a head inside the graph decodes, in the rows' order. */
+export function gatherGraphOutput(features: BackboneOutput, name: string, rows: readonly HeadRow[]): { data: Float32Array; dims: readonly number[] } {
+  const output = features.graph[name];
+  if (!output) throw new Error(`the backbone ran without its output "${name}"`);
+  const [size, ...rest] = output.dims;
+  if (rows.length === size && rows.every((row, i) => row.index === i)) return output;
+  const stride = rest.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(rows.length * stride);
+  rows.forEach((row, i) => data.set(output.data.subarray(row.index * stride, (row.index + 1) * stride), i * stride));
+  return { data, dims: [rows.length, ...rest] };
 }

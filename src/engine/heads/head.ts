@@ -8,9 +8,14 @@ export type HeadTask = 'classification' | 'token_classification' | 'embedding';
 export interface HeadSpec {
   name: string;
   task: HeadTask;
-  reads: 'pooled' | 'tokens';
-  /** Absolute path of the ONNX file; absent for an embedding head that serves the pooled output. */
+  /** `graph`: the head is inside the backbone's graph (a Hugging Face task model) and decodes its output `output`. */
+  reads: 'pooled' | 'tokens' | 'graph';
+  /** Absolute path of the ONNX file; absent for an embedding head that serves the pooled output, and for a head inside the graph. */
   file?: string;
+  /** The backbone graph output a `graph` head decodes (e.g. logits). */
+  output?: string;
+  /** Classification scores: softmax over the labels (default), or sigmoid per label (multi-label). */
+  activation?: 'softmax' | 'sigmoid';
   /** Output labels in order (IOB2 tags for token classification). */
   labels: string[];
 }

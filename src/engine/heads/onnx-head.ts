@@ -1,7 +1,6 @@
 // Feeding a head's ONNX session: a head reads `pooled` [n, hidden] or `token_states` [n, tokens, hidden]
 // (+ `attention_mask` [n, tokens] when it declares one) and returns `logits` (its first output).
-import type { BackboneOutput } from '../backbone.js';
-import type { BackboneSpec } from '../backbone.js';
+import type { Backbone, BackboneOutput } from '../backbone.js';
 import { OnnxSession, float32Tensor, int64Tensor, type Chained, type Feeds, type SessionOptions } from '../onnx-runtime.js';
 import { gatherPooled, gatherTokenStates } from './features.js';
 import type { HeadRow, HeadSpec } from './head.js';
@@ -28,14 +27,16 @@ export class OnnxHeadSession {
    * This head as a run chained after the backbone's (see OnnxSession.runChained): fed the given rows of the
    * backbone's pooled output or token states (and attention mask) in the backbone's worker thread.
    */
-  chainedAfter(backbone: Pick<BackboneSpec, 'inputs' | 'outputs'>, rows: readonly number[]): Chained {
+  chainedAfter(backbone: Pick<Backbone, 'spec' | 'pooledSource'>, rows: readonly number[]): Chained {
     const reads = this.spec.reads === 'pooled';
+    const from = reads ? backbone.pooledSource : backbone.spec.outputs.tokens;
+    if (!from) throw new Error(`head ${this.spec.name} reads ${this.spec.reads}, which the backbone does not give`);
     return {
       session: this.session,
       input: reads ? 'pooled' : 'token_states',
-      from: reads ? backbone.outputs.pooled : backbone.outputs.tokens,
+      from,
       rows,
-      ...(!reads && this.session.inputNames.includes('attention_mask') ? { mask: { input: 'attention_mask', from: backbone.inputs.mask } } : {}),
+      ...(!reads && this.session.inputNames.includes('attention_mask') ? { mask: { input: 'attention_mask', from: backbone.spec.inputs.mask } } : {}),
       output: this.session.outputNames[0]!,
     };
   }

@@ -3,7 +3,7 @@
 // on both sides) takes the tag of the word's first piece, so a word is never split between entities.
 import type { BackboneOutput } from '../backbone.js';
 import type { SessionOptions } from '../onnx-runtime.js';
-import { softmax } from './features.js';
+import { gatherGraphOutput, softmax } from './features.js';
 import type { Entity, HeadModelOutput, HeadRow, HeadSpec, LoadedHead } from './head.js';
 import { iobToSpans, type TokenOffset } from './iob.js';
 import { OnnxHeadSession } from './onnx-head.js';
@@ -29,6 +29,7 @@ export function mergeSubwordTags(text: string, offsets: readonly TokenOffset[], 
   return merged;
 }
 
+/** `tags` of special tokens ([CLS], [SEP]: empty spans) must be 'O'. */
 export function decodeEntities(text: string, offsets: readonly TokenOffset[], tags: readonly string[], tokenScores: ArrayLike<number>): Entity[] {
   const merged = mergeSubwordTags(text, offsets, tags);
   return iobToSpans(merged, offsets, text).map((span) => {
@@ -45,7 +46,8 @@ export function decodeEntities(text: string, offsets: readonly TokenOffset[], ta
 }
 
 export async function loadTokenClassificationHead(spec: HeadSpec, options: SessionOptions): Promise<LoadedHead> {
-  const session = await OnnxHeadSession.load(spec, options);
+  // A head inside the backbone's graph (a Hugging Face token-classification model) decodes the graph's logits.
+  const session = spec.reads === 'graph' ? undefined : await OnnxHeadSession.load(spec, options);
   const labels = spec.labels;
   for (const label of labels) {
     if (label !== 'O' && !/^[BI]-.+/.test(label)) throw new Error(`head ${spec.name}: label "${label}" is not an IOB2 tag (O, B-X, I-X)`);
@@ -54,7 +56,7 @@ export async function loadTokenClassificationHead(spec: HeadSpec, options: Sessi
     spec,
     model: session,
     decode(output: HeadModelOutput | undefined, features: BackboneOutput, rows: readonly HeadRow[]): Entity[][] {
-      const { data, dims } = output!;
+      const { data, dims } = output ?? gatherGraphOutput(features, spec.output!, rows);
       if (dims.at(-1) !== labels.length) throw new Error(`head ${spec.name} returned ${dims.at(-1)} scores for ${labels.length} labels`);
       const tokens = features.tokens;
       const probabilities = new Float64Array(labels.length);
@@ -62,7 +64,12 @@ export async function loadTokenClassificationHead(spec: HeadSpec, options: Sessi
         const count = row.encoding.ids.length;
         const tags: string[] = new Array(count);
         const scores = new Float64Array(count);
+        const special = row.encoding.special;
         for (let t = 0; t < count; t++) {
+          if (special?.[t]) {
+            tags[t] = 'O'; // [CLS], [SEP], <s>: no text to tag
+            continue;
+          }
           softmax(data, (i * tokens + t) * labels.length, labels.length, probabilities);
           let best = 0;
           for (let k = 1; k < labels.length; k++) if (probabilities[k]! > probabilities[best]!) best = k;
@@ -72,6 +79,6 @@ export async function loadTokenClassificationHead(spec: HeadSpec, options: Sessi
         return decodeEntities(row.text, row.encoding.offsets, tags, scores);
       });
     },
-    release: () => session.release(),
+    release: async () => session?.release(),
   };
 }

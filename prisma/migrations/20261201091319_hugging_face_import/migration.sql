@@ -1,0 +1,6 @@
+-- AlterEnum
+ALTER TYPE "HeadInput" ADD VALUE 'GRAPH';
+
+-- AlterTable
+ALTER TABLE "Backbone" ADD COLUMN     "architectures" TEXT[] DEFAULT ARRAY[]::TEXT[],
+ADD COLUMN     "modelType" TEXT;
