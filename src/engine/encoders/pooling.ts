@@ -15,12 +15,12 @@ export function poolingGraph(mode: PoolingMode, hidden: number): Uint8Array {
   const g = new OnnxGraphBuilder({ name: `pooling-${mode}`, opset: 17 });
   g.input('token_states', 'float32', ['batch', 'tokens', hidden]);
   g.input('attention_mask', 'int64', ['batch', 'tokens']);
-  const axis1 = g.int64s('axis1', [1]);
   if (mode === 'cls') {
     g.op('Gather', ['token_states', g.initializer('first', new BigInt64Array([0n]), [])], { output: 'pooled', attrs: { axis: 1 } });
   } else {
     const mask = g.op('Unsqueeze', [g.op('Cast', ['attention_mask'], { attrs: { to: 1 } }), g.int64s('axis2', [2])], { output: 'mask' });
     if (mode === 'mean') {
+      const axis1 = g.int64s('axis1', [1]);
       const sum = g.op('ReduceSum', [g.op('Mul', ['token_states', mask]), axis1], { attrs: { keepdims: 0 } });
       const count = g.op('Max', [g.op('ReduceSum', [mask, axis1], { attrs: { keepdims: 0 } }), g.floats('min_count', [1e-9], [])]);
       g.op('Div', [sum, count], { output: 'pooled' });

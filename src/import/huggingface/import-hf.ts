@@ -9,6 +9,7 @@
 import { constants } from 'node:fs';
 import { copyFile, mkdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { BundleManifest } from '../../bundle/manifest.js';
 import { PolyheadError } from '../../errors.js';
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import { importBundle, readBundle, type ImportResult } from '../../registry/bundle-import.js';
@@ -105,11 +106,7 @@ export async function importHuggingFace(prisma: PrismaClient, path: string, opti
   await rm(staging, { recursive: true, force: true });
   let created = false;
   try {
-    for (const file of files) {
-      await mkdir(dirname(join(staging, file)), { recursive: true });
-      await copyFile(join(root, file), join(staging, file), constants.COPYFILE_FICLONE);
-    }
-    await writeFile(join(staging, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    await writeBundle(root, manifest, files, staging);
     const staged = await readBundle(staging);
     const existing = await readBundle(target).catch(() => undefined);
     if (existing && sameBundle(existing, staged)) {
@@ -134,6 +131,15 @@ export async function importHuggingFace(prisma: PrismaClient, path: string, opti
     if (created) await rm(target, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Writes the bundle: the folder's `files` copied into `dir` under the same paths, and its bundle.json. */
+export async function writeBundle(root: string, manifest: BundleManifest, files: readonly string[], dir: string): Promise<void> {
+  for (const file of files) {
+    await mkdir(dirname(join(dir, file)), { recursive: true });
+    await copyFile(join(root, file), join(dir, file), constants.COPYFILE_FICLONE);
+  }
+  await writeFile(join(dir, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
 function sameBundle(a: Awaited<ReturnType<typeof readBundle>>, b: Awaited<ReturnType<typeof readBundle>>): boolean {
