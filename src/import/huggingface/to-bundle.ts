@@ -63,6 +63,7 @@ export function planBundle(folder: HuggingFaceFolder, graph: GraphInfo, widths: 
   if (!modelType) problems.push('config.json: model_type: missing');
   const architectures = (Array.isArray(config.architectures) ? config.architectures : []).filter((a): a is string => typeof a === 'string');
   const task = taskOf(config);
+  if (config.is_encoder_decoder === true) problems.push(`config.json: is_encoder_decoder: ${architectures[0] ?? modelType} is a sequence-to-sequence model, which this importer does not serve (encoders and their task models only)`);
 
   // Tokenizer: one of the model types the tokenizer library reads with offsets.
   const tokenizerModel = str((tokenizer.model as Json | undefined)?.type);
