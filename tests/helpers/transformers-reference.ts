@@ -5,6 +5,11 @@
 // (tests/reference/run.mjs): Polyhead loads onnxruntime-node 1.29, and two native onnxruntime builds must not load
 // in one process.
 //
+// Things transformers.js does that a parity test must know: pipelines never read modules.json or 1_Pooling (the
+// pooling is passed by the caller); text-classification applies sigmoid only for problem_type
+// multi_label_classification; token-classification drops special tokens and (by default) 'O', scores with softmax,
+// gives no character offsets, and its 'simple' aggregation groups by B-/I- tags alone (a '##' piece can start a group).
+//
 // Installation: CI runs `npm run reference:install` after `npm ci`. Elsewhere the first call here installs it when
 // tests/reference/node_modules lacks the pinned version (`npm ci --prefix tests/reference`, about 10 s from the npm
 // registry; onnxruntime-node's postinstall is skipped by tests/reference/.npmrc); if that fails the error says to run
@@ -28,7 +33,11 @@ export interface TokenizeOp extends ModelFileOptions {
   op: 'tokenize';
   model: string;
   texts: string[];
-  /** truncation: true with max_length. transformers.js cuts the encoded ids (special tokens included) at maxLength. */
+  /**
+   * truncation: true with max_length. transformers.js cuts the encoded ids at maxLength, special tokens included (the
+   * final [SEP] / </s> goes too). tokenizer.json's own `truncation` is ignored; pipelines truncate at tokenizer_config's
+   * model_max_length.
+   */
   truncation?: { maxLength: number };
   /** Default true, as tokenizer(text) does. */
   addSpecialTokens?: boolean;

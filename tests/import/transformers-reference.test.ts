@@ -1,13 +1,15 @@
 // The transformers.js reference (tests/helpers/transformers-reference.ts) answers all four ops on Hugging Face
 // layout folders, and its answers are what the folder's weights say (checked by hand here, so a parity test that
-// compares Polyhead with it compares with the right thing). The folders are tiny and written here: a BERT-style
-// WordPiece tokenizer and ONNX graphs whose outputs are easy to compute (embedding lookups, a linear head).
+// compares Polyhead with it compares with the right thing). Those folders are tiny and written here: a BERT-style
+// WordPiece tokenizer and ONNX graphs whose outputs are easy to compute (embedding lookups, a linear head). The last
+// test runs the reference on every small kind of the project's fixture generator (tests/helpers/hf-fixtures.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OnnxGraphBuilder } from '../../src/onnx/graph-builder.js';
 import { tempDir } from '../helpers/bundle-fixture.js';
+import { SMALL_HF_FIXTURE_KINDS, writeHfFixture, type HfFixtureInfo } from '../helpers/hf-fixtures.js';
 import {
   referenceClassify,
   referenceEmbed,
@@ -15,6 +17,11 @@ import {
   referenceTokenize,
   runJob,
   runReference,
+  type ClassifyResult,
+  type EmbedResult,
+  type ReferenceOp,
+  type TokenizeResult,
+  type TokensResult,
 } from '../helpers/transformers-reference.js';
 
 const SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
@@ -254,4 +261,58 @@ test('errors come back as { error } with exit 1; a batch names the failed op', a
     ]),
     /op 1 \(embed\): .*tokenizer_config\.json is missing/,
   );
+});
+
+test("every small kind of the project's fixture generator: tokenize, then embed, classify or tokens by its task", async () => {
+  const texts = ['Hello world, this is a test.', 'John Smith lives in New York.', 'short'];
+  const fixtures: HfFixtureInfo[] = [];
+  const ops: ReferenceOp[] = [];
+  for (const kind of SMALL_HF_FIXTURE_KINDS) {
+    const model = join(root, 'hf', kind);
+    const info = await writeHfFixture(kind, model);
+    fixtures.push(info);
+    ops.push({ op: 'tokenize', model, texts }, { op: 'tokenize', model, texts, truncation: { maxLength: 5 } });
+    if (info.task === 'feature-extraction') {
+      // transformers.js does not read modules.json / 1_Pooling: the pooling is the caller's to pass.
+      const st = info.sentenceTransformers;
+      ops.push({ op: 'embed', model, texts, pooling: st?.pooling === 'cls' ? 'cls' : 'mean', normalize: st?.normalize ?? false });
+    } else if (info.task === 'sequence-classification') {
+      ops.push({ op: 'classify', model, texts });
+    } else {
+      ops.push({ op: 'tokens', model, texts, ignoreLabels: [] });
+    }
+  }
+  const results = await runReference(ops); // one process: transformers.js starts once
+  fixtures.forEach((info, f) => {
+    const [full, cut, answer] = results.slice(3 * f, 3 * f + 3) as [TokenizeResult, TokenizeResult, unknown];
+    const kind = info.kind;
+    assert.equal(full.ids.length, texts.length, kind);
+    for (const [t, ids] of full.ids.entries()) {
+      assert.ok(ids.length >= 3 && ids.every((x) => Number.isInteger(x) && x >= 0 && x < info.vocabSize), `${kind} ids ${t}`);
+      assert.deepEqual(cut.ids[t], ids.slice(0, 5), `${kind} truncation ${t}`);
+    }
+    if (info.task === 'feature-extraction') {
+      const { embeddings } = answer as EmbedResult;
+      for (const vector of embeddings as number[][]) {
+        assert.equal(vector.length, info.hiddenSize, kind);
+        if (info.sentenceTransformers?.normalize) assert.ok(Math.abs(Math.hypot(...vector) - 1) < 1e-5, `${kind} normalized`);
+      }
+    } else if (info.task === 'sequence-classification') {
+      const result = answer as ClassifyResult;
+      assert.equal(result.function, info.problemType === 'multi_label_classification' ? 'sigmoid' : 'softmax', kind);
+      for (const scores of result.results) {
+        assert.deepEqual(scores.map((s) => s.label).sort(), [...info.labels!].sort(), kind);
+        if (result.function === 'softmax') assert.ok(Math.abs(scores.reduce((a, s) => a + s.score, 0) - 1) < 1e-5, kind);
+      }
+    } else {
+      const result = answer as TokensResult;
+      full.ids.forEach((ids, t) => {
+        const entities = result.none[t]!;
+        // Every token but the special ones, in order, each with one of the labels.
+        assert.deepEqual(entities.map((e) => e.index), full.tokens[t]!.flatMap((token, i) => (/^\[[A-Z]+\]$/.test(token ?? '') ? [] : [i])), `${kind} ${t}`);
+        for (const e of entities) assert.ok(info.labels!.includes(e.entity) && e.score > 0 && e.score <= 1, `${kind} ${t}`);
+      });
+      assert.ok(result.simple, result.simpleError);
+    }
+  });
 });
