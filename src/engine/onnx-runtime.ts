@@ -120,6 +120,21 @@ export interface Chained {
   as?: string;
 }
 
+export interface RunOptions {
+  /**
+   * Move the feeds' buffers to the worker thread instead of copying them: the caller's typed arrays are detached
+   * (length 0) as soon as run() is called. Only for arrays that own their whole ArrayBuffer and are not used afterwards.
+   */
+  moveFeeds?: boolean;
+}
+
+/** The distinct, transferable buffers of some feeds. */
+function feedBuffers(feeds: Feeds): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const tensor of Object.values(feeds)) if (tensor.data.buffer instanceof ArrayBuffer) buffers.add(tensor.data.buffer);
+  return [...buffers];
+}
+
 /** A loaded ONNX model: named inputs and outputs, run with only the outputs wanted (in worker threads). */
 export class OnnxSession {
   private constructor(
@@ -166,9 +181,12 @@ export class OnnxSession {
     );
   }
 
-  /** Runs the model and returns the requested outputs' data and dims. The feeds are copied, never moved. */
-  async run(feeds: Feeds, outputs: readonly string[]): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
-    return (await this.runChained(feeds, outputs, [])).results;
+  /**
+   * Runs the model and returns the requested outputs' data and dims. The feeds are copied to the worker thread,
+   * or moved there (no copy; the caller's arrays are detached) with `options.moveFeeds`.
+   */
+  async run(feeds: Feeds, outputs: readonly string[], options: RunOptions = {}): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
+    return (await this.runChained(feeds, outputs, [], options)).results;
   }
 
   /**
@@ -179,6 +197,7 @@ export class OnnxSession {
     feeds: Feeds,
     outputs: readonly string[],
     chain: readonly Chained[],
+    options: RunOptions = {},
   ): Promise<{ results: Record<string, { data: Float32Array; dims: readonly number[] }>; chained: Array<{ data: Float32Array; dims: readonly number[]; ms: number } | Error> }> {
     // The least busy thread that holds a copy of every session in the chain.
     let chosen: Replica | undefined;
@@ -194,7 +213,7 @@ export class OnnxSession {
       feeds,
       outputs: [...outputs],
       chain: chain.map(({ session, ...run }) => ({ ...run, session: session.replicaOn(host)!.session, rows: [...run.rows] })),
-    });
+    }, options.moveFeeds ? feedBuffers(feeds) : []);
     const chained = (reply.chained ?? []).map((result: ChainedResult) => ('error' in result ? new Error(result.error) : result));
     return { results: reply.results!, chained };
   }
