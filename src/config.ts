@@ -57,6 +57,13 @@ export interface ServerConfig {
   maxTexts: number;
   /** POLYHEAD_MAX_TEXT_CHARS, default 100000: characters per text. */
   maxTextChars: number;
+  /**
+   * Translation: POLYHEAD_MAX_NEW_TOKENS (default 256) caps maxNewTokens, POLYHEAD_MAX_BEAMS (8) beams;
+   * POLYHEAD_GENERATION_MAX_ROWS (64) rows decoded together per step, POLYHEAD_GENERATION_TOKEN_BUDGET (65536)
+   * cache tokens those rows may reserve, POLYHEAD_GENERATION_MAX_QUEUE (1024) requests waiting before OVERLOADED,
+   * POLYHEAD_CONTINUOUS_BATCHING (true; false: static batches).
+   */
+  generation: { maxNewTokens: number; maxBeams: number; maxActiveRows: number; tokenBudget: number; maxQueue: number; continuous: boolean };
   /** POLYHEAD_MAX_BODY_BYTES, default 4194304 (4 MiB): largest request body. */
   maxBodyBytes: number;
   /**
@@ -134,6 +141,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     maxTexts: integer(env, 'POLYHEAD_MAX_TEXTS', 256),
     maxTextChars: integer(env, 'POLYHEAD_MAX_TEXT_CHARS', 100_000),
     maxBodyBytes: integer(env, 'POLYHEAD_MAX_BODY_BYTES', 4 * 1024 * 1024),
+    generation: {
+      maxNewTokens: Math.max(1, integer(env, 'POLYHEAD_MAX_NEW_TOKENS', 256)),
+      maxBeams: Math.max(1, integer(env, 'POLYHEAD_MAX_BEAMS', 8)),
+      maxActiveRows: Math.max(1, integer(env, 'POLYHEAD_GENERATION_MAX_ROWS', 64)),
+      tokenBudget: Math.max(1, integer(env, 'POLYHEAD_GENERATION_TOKEN_BUDGET', 65_536)),
+      maxQueue: Math.max(1, integer(env, 'POLYHEAD_GENERATION_MAX_QUEUE', 1024)),
+      continuous: env.POLYHEAD_CONTINUOUS_BATCHING !== 'false',
+    },
     refusedBodyLinger: { maxBytes: integer(env, 'POLYHEAD_LINGER_BYTES', 16 * 1024 * 1024), maxMs: integer(env, 'POLYHEAD_LINGER_MS', 5000) },
     queryLimits: {
       maxDepth: integer(env, 'POLYHEAD_MAX_QUERY_DEPTH', defaultQueryLimits.maxDepth),

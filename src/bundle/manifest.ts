@@ -39,6 +39,8 @@ const head = z
     /** How a classification head turns logits into scores: softmax over the labels, or sigmoid per label (multi-label). */
     activation: z.enum(['softmax', 'sigmoid']).optional(),
     description: z.string().optional(),
+    /** A translation head's languages (e.g. en -> de). */
+    languages: z.object({ source: z.string().min(1).optional(), target: z.string().min(1).optional() }).optional(),
     /** Datasets (declared in `datasets`) this head was trained, validated or evaluated on. */
     datasets: z.array(z.object({ name: z.string().min(1), role: z.enum(['training', 'validation', 'evaluation']) })).default([]),
   })
@@ -113,6 +115,28 @@ export const bundleManifestSchema = z
       source,
     }),
     heads: z.array(head).default([]),
+    /**
+     * A sequence-to-sequence model (Marian): the backbone is its encoder (`backbone.file`); the decoder graph
+     * and what generation needs from config.json and generation_config.json are here.
+     */
+    seq2seq: z
+      .object({
+        family: z.enum(['marian']),
+        /** decoder_model_merged.onnx, or decoder_model.onnx (with decoder_with_past_model.onnx beside it). */
+        decoder: bundleFile,
+        decoderWithPast: bundleFile.optional(),
+        config: bundleFile,
+        decoderLayers: z.number().int().positive(),
+        heads: z.number().int().positive(),
+        maxPositions: z.number().int().positive(),
+        decoderStartTokenId: z.number().int().nonnegative(),
+        eosTokenId: z.number().int().nonnegative(),
+        padTokenId: z.number().int().nonnegative().optional(),
+        badWordsIds: z.array(z.number().int().nonnegative()).default([]),
+        maxLength: z.number().int().positive(),
+        numBeams: z.number().int().positive().default(1),
+      })
+      .optional(),
     datasets: z.array(dataset).default([]),
     evaluations: z.array(evaluation).default([]),
   })
@@ -180,6 +204,7 @@ export function manifestFiles(manifest: BundleManifest): string[] {
     ...(variants.quantized ? [variants.quantized] : []),
     manifest.tokenizer,
     ...manifest.files,
+    ...(manifest.seq2seq ? [manifest.seq2seq.decoder, ...(manifest.seq2seq.decoderWithPast ? [manifest.seq2seq.decoderWithPast] : [])] : []),
     ...manifest.heads.flatMap((h) => (h.file ? [h.file] : [])),
   ];
   return [...new Set(files)];

@@ -15,10 +15,11 @@ const usage = `usage:
       Registers a model bundle. Without --server it writes to the database of POLYHEAD_DATA_DIR or DATABASE_URL;
       with --server it calls the importBundle mutation of a running server (the folder must be readable there).
   polyhead import-hf <folder> [--name N] [--version V] [--head H] [--license L] [--source <repo id>[@revision]]
-                     [--server URL] [--api-key KEY]
+                     [--source-language xx --target-language yy] [--server URL] [--api-key KEY]
       Imports a Hugging Face model folder (config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx):
       an encoder (sentence-transformers pooling from 1_Pooling), or a *ForSequenceClassification model (head
-      "classification", or --head H) or *ForTokenClassification model (head "entities"). Every problem is listed
+      "classification", or --head H) or *ForTokenClassification model (head "entities"), or a Marian translation
+      model (encoder_model.onnx + decoder_model_merged.onnx; languages from opus-mt-xx-yy). Every problem is listed
       with its file and field; nothing is registered on a refusal.
   polyhead keys create --name NAME --scopes read,write,train,admin
       Creates an API key and prints it once (only a scrypt hash is stored).
@@ -47,6 +48,8 @@ async function main(argv: string[]) {
       version: { type: 'string' },
       license: { type: 'string' },
       source: { type: 'string' },
+      'source-language': { type: 'string' },
+      'target-language': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -82,12 +85,20 @@ async function importDirectly(folder: string) {
 async function importHf(args: string[], options: Record<string, string | boolean | undefined>) {
   if (args.length !== 1) throw new UsageError('import-hf needs one folder');
   const folder = resolve(args[0]!);
-  const given = { name: options.name, version: options.version, head: options.head, license: options.license, source: options.source } as Record<string, string | undefined>;
+  const given = {
+    name: options.name,
+    version: options.version,
+    head: options.head,
+    license: options.license,
+    source: options.source,
+    sourceLanguage: options['source-language'],
+    targetLanguage: options['target-language'],
+  } as Record<string, string | undefined>;
   let result: { model: string; version: string; created: boolean };
   if (options.server) {
     const data = await graphql(
       String(options.server),
-      'mutation($path: String!, $name: String, $version: String, $head: String, $license: String, $source: String) { importHuggingFace(path: $path, name: $name, version: $version, head: $head, license: $license, source: $source) { created model { name } version { version } } }',
+      'mutation($path: String!, $name: String, $version: String, $head: String, $license: String, $source: String, $sourceLanguage: String, $targetLanguage: String) { importHuggingFace(path: $path, name: $name, version: $version, head: $head, license: $license, source: $source, sourceLanguage: $sourceLanguage, targetLanguage: $targetLanguage) { created model { name } version { version } } }',
       { path: folder, ...given },
       (options['api-key'] as string | undefined) ?? process.env.POLYHEAD_API_KEY,
     );

@@ -12,13 +12,23 @@ import { headKinds, isServableTask } from './heads/registry.js';
 import { defaultSessionOptions, type SessionOptions } from './onnx-runtime.js';
 import type { SchedulerOptions } from './scheduler.js';
 import { ServingModel, type ServingModelObserver, type TextResult } from './serving-model.js';
+import { HuggingFaceTokenizer } from './tokenizers/huggingface.js';
+import { seq2seqFamilies, type GenerationLimits } from './translation/families.js';
+import { TranslationModel, type Translation, type TranslationObserver, type TranslationRequest } from './translation/translation-model.js';
 
 export interface EngineOptions {
   session: SessionOptions;
   scheduler: Partial<Omit<SchedulerOptions<never>, 'merge' | 'covers' | 'onBatch' | 'clock'>>;
   /** How long a request may wait for its results, ms. Default 30000. */
   requestTimeoutMs: number;
-  observer?: ServingModelObserver;
+  observer?: ServingModelObserver & TranslationObserver;
+  /** Translation models: the generator's rows, token budget, queue bound and continuous batching. */
+  generation?: Partial<GenerationLimits>;
+}
+
+export interface TranslateRequest extends Omit<TranslationRequest, 'deadline'> {
+  /** Overrides the engine's request timeout, ms. */
+  timeoutMs?: number;
 }
 
 export interface InferRequest {
@@ -41,6 +51,8 @@ const warmupTexts = ['Polyhead warms up every head before taking traffic.', 'Sho
 
 export class Engine {
   private readonly models = new Map<string, ServingModel>();
+  /** Sequence-to-sequence models, by name (a name is one model: an encoder or a translator). */
+  private readonly translators = new Map<string, TranslationModel>();
   /** Loads in progress per model name: a second load of the same model waits for the first. */
   private readonly loading = new Map<string, Promise<unknown>>();
 
@@ -66,23 +78,48 @@ export class Engine {
   }
 
   private async loadNow(name: string, dir: string, version?: string): Promise<LoadedModelInfo> {
-    let model: ServingModel;
+    let model: ServingModel | TranslationModel;
     try {
-      model = await this.open(name, dir, version);
+      const manifest = parseBundleManifest(await readFile(join(dir, 'bundle.json'), 'utf8'));
+      if (version && manifest.version !== version) throw new Error(`bundle.json says version ${manifest.version}, expected ${version}`);
+      model = manifest.seq2seq ? await this.openTranslator(name, dir, manifest) : await this.open(name, dir, manifest);
     } catch (error) {
       throw new EngineError('MODEL_LOAD_FAILED', `could not load ${name}${version ? ` ${version}` : ''}: ${(error as Error).message}`, { cause: error });
     }
-    const old = this.models.get(name);
-    this.models.set(name, model);
+    const old = this.models.get(name) ?? this.translators.get(name);
+    this.models.delete(name);
+    this.translators.delete(name);
+    if (model instanceof TranslationModel) this.translators.set(name, model);
+    else this.models.set(name, model);
     if (old) void old.close();
-    return describe(model);
+    return model instanceof TranslationModel ? describeTranslator(model) : describe(model);
   }
 
-  private async open(name: string, dir: string, expectedVersion?: string): Promise<ServingModel> {
-    const manifest = parseBundleManifest(await readFile(join(dir, 'bundle.json'), 'utf8'));
-    if (expectedVersion && manifest.version !== expectedVersion) {
-      throw new Error(`bundle.json says version ${manifest.version}, expected ${expectedVersion}`);
+  /** A translation model: the Hugging Face tokenizer, its family's backend, and one shared generator. */
+  private async openTranslator(name: string, dir: string, manifest: BundleManifest): Promise<TranslationModel> {
+    const seq2seq = manifest.seq2seq!;
+    const limits = { ...defaultGenerationLimits, ...this.options.generation };
+    const tokenizer = await HuggingFaceTokenizer.load(await resolveInside(dir, manifest.tokenizer), { maxTokens: manifest.backbone.maxTokens });
+    const backend = await seq2seqFamilies[seq2seq.family]({ dir, manifest, session: this.options.session });
+    try {
+      const model = new TranslationModel(
+        name,
+        manifest.version,
+        tokenizer,
+        backend,
+        { languages: manifest.heads.find((h) => h.task === 'generation')?.languages ?? {}, maxLength: seq2seq.maxLength, defaultBeams: seq2seq.numBeams },
+        { decoderStartTokenId: seq2seq.decoderStartTokenId, eosTokenId: seq2seq.eosTokenId, badWordsIds: seq2seq.badWordsIds, ...limits },
+        this.options.observer,
+      );
+      await model.translate(warmupTexts, { beams: 1, maxNewTokens: 4 });
+      return model;
+    } catch (error) {
+      await backend.close().catch(() => {});
+      throw error;
     }
+  }
+
+  private async open(name: string, dir: string, manifest: BundleManifest): Promise<ServingModel> {
     const { session } = this.options;
     const backbone = await Backbone.load(await backboneSpecOf(dir, manifest, session.preferredVariant), session);
     const heads = new Map<string, LoadedHead>();
@@ -98,21 +135,45 @@ export class Engine {
   }
 
   async unload(name: string): Promise<boolean> {
-    const model = this.models.get(name);
+    const model = this.models.get(name) ?? this.translators.get(name);
     if (!model) return false;
     this.models.delete(name);
+    this.translators.delete(name);
     await model.close();
     return true;
   }
 
+  /** An encoder model; a translation model by that name has none of its heads (HEAD_NOT_FOUND). */
   get(name: string): ServingModel {
     const model = this.models.get(name);
-    if (!model) throw new EngineError('MODEL_NOT_FOUND', `no model "${name}" is loaded`);
-    return model;
+    if (model) return model;
+    if (this.translators.has(name)) throw new EngineError('HEAD_NOT_FOUND', `model "${name}" is a translation model: ask translate(model: "${name}") or analyze { translation(model: "${name}") }`);
+    throw new EngineError('MODEL_NOT_FOUND', `no model "${name}" is loaded`);
+  }
+
+  /** A translation model; an encoder by that name cannot translate (HEAD_NOT_FOUND). */
+  translator(name: string): TranslationModel {
+    const model = this.translators.get(name);
+    if (model) return model;
+    if (this.models.has(name)) throw new EngineError('HEAD_NOT_FOUND', `model "${name}" is an encoder: it has no translation (import a Marian/opus-mt folder with polyhead import-hf)`);
+    const loaded = [...this.translators.keys()];
+    throw new EngineError(
+      'MODEL_NOT_FOUND',
+      loaded.length
+        ? `no translation model "${name}" is loaded (loaded: ${loaded.join(', ')}; import another opus-mt folder with polyhead import-hf, then loadModel)`
+        : `no translation model "${name}" is loaded: import an opus-mt folder in the Hugging Face layout (polyhead import-hf <folder> or the importHuggingFace mutation), then loadModel`,
+    );
+  }
+
+  /** Translates the texts with model `name`, batched step by step with every other request. One result or Error per text. */
+  async translate(name: string, texts: readonly string[], request: TranslateRequest): Promise<Array<Translation | Error>> {
+    const model = this.translator(name);
+    const deadline = model.now() + (request.timeoutMs ?? this.options.requestTimeoutMs);
+    return model.translate(texts, { ...request, deadline });
   }
 
   list(): LoadedModelInfo[] {
-    return [...this.models.values()].map(describe);
+    return [...[...this.models.values()].map(describe), ...[...this.translators.values()].map(describeTranslator)];
   }
 
   /** Checks a request against the model before any work starts. */
@@ -148,12 +209,19 @@ export class Engine {
 
   /** Queue state of every loaded model. */
   depth(): Array<{ model: string; entries: number; tokens: number; running: number }> {
-    return [...this.models.values()].map((m) => ({ model: m.name, ...m.scheduler.depth }));
+    return [
+      ...[...this.models.values()].map((m) => ({ model: m.name, ...m.scheduler.depth })),
+      ...[...this.translators.values()].map((m) => {
+        const depth = m.generator.depth;
+        return { model: m.name, entries: depth.waiting, tokens: depth.reservedTokens, running: depth.rows };
+      }),
+    ];
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.models.values()].map((m) => m.close()));
+    await Promise.all([...this.models.values(), ...this.translators.values()].map((m) => m.close()));
     this.models.clear();
+    this.translators.clear();
   }
 }
 
@@ -178,6 +246,12 @@ async function warmUp(model: ServingModel): Promise<void> {
   const heads = new Set(model.heads.keys());
   const encodings = await model.backbone.encodeBatch(warmupTexts);
   await Promise.all(warmupTexts.map((text, i) => model.submit(text, encodings[i]!, heads, {})));
+}
+
+const defaultGenerationLimits: GenerationLimits = { maxActiveRows: 64, tokenBudget: 65_536, maxQueue: 1024, continuous: true };
+
+function describeTranslator(model: TranslationModel): LoadedModelInfo {
+  return { name: model.name, version: model.version, backbone: model.name, provider: model.backend.provider ?? 'cpu', heads: [{ name: 'translation', task: 'generation', reads: 'graph', labels: [] }] };
 }
 
 function describe(model: ServingModel): LoadedModelInfo {

@@ -144,6 +144,8 @@ async function registerBundle(tx: Tx, bundle: LoadedBundle, examples: Record<str
         file: head.file,
         fileSha256: head.file ? sha.get(head.file) : undefined,
         description: head.description,
+        sourceLanguage: head.languages?.source,
+        targetLanguage: head.languages?.target,
         backboneId: backbone.id,
         labelSetId,
         datasets: { create: head.datasets.map((d) => ({ datasetId: datasetIds.get(d.name)!, role: roleEnum[d.role] })) },

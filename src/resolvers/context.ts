@@ -7,7 +7,8 @@ import type { RegistryLoaders } from '../registry/registry.loaders.js';
 import type { RegistryService } from '../registry/registry.service.js';
 import type DataLoader from 'dataloader';
 import type { TextResult } from '../engine/serving-model.js';
-import type { InferenceKey, InferenceService, RequestTiming } from '../serving/inference.service.js';
+import type { InferenceKey, InferenceService, RequestTiming, TranslationKey } from '../serving/inference.service.js';
+import type { Translation } from '../engine/translation/translation-model.js';
 import type { ModelManager } from '../serving/model-manager.js';
 import type { TrainingJobs } from '../serving/training-jobs.js';
 import type { LoadedModel } from '../schema/server.type.js';
@@ -38,6 +39,7 @@ export interface RequestContext {
   authenticator: Authenticator;
   inference: InferenceService;
   inferenceLoader: DataLoader<InferenceKey, TextResult, string>;
+  translationLoader: DataLoader<TranslationKey, Translation, string>;
   models: ModelManager;
   training: TrainingJobs;
   timing: RequestTiming;

@@ -1,10 +1,10 @@
 // The task queries: thin resolvers that check input, then ask the per-request inference loader.
-import { Arg, Ctx, FieldResolver, Float, Info, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, Float, Info, Int, Query, Resolver, Root } from 'type-graphql';
 import type { GraphQLResolveInfo } from 'graphql';
 import { PolyheadError } from '../errors.js';
 import type { Classification as ClassificationOutput, Entity as EntityOutput } from '../engine/heads/head.js';
 import type { TextResult } from '../engine/serving-model.js';
-import { Classification, Entity, TextAnalysis } from '../schema/inference.type.js';
+import { Classification, Entity, TextAnalysis, Translation } from '../schema/inference.type.js';
 import type { RequestContext } from './context.js';
 import { headsSelected } from './selection.js';
 
@@ -54,8 +54,31 @@ function headOutput<T>(result: TextResult, head: string): T {
   return output as T;
 }
 
+/** Translations of `texts` by `model`, through the request's translation loader (one engine call per model and settings). */
+async function translations(ctx: RequestContext, model: string, texts: readonly string[], beams: number | null | undefined, maxNewTokens: number | null | undefined) {
+  const settings = ctx.inference.translationSettings(beams, maxNewTokens);
+  ctx.inference.checkTranslator(model);
+  const results = await ctx.translationLoader.loadMany(texts.map((text) => ({ model, text, ...settings })));
+  return results.map((result) => {
+    if (result instanceof Error) throw result;
+    return result;
+  });
+}
+
 @Resolver()
 export class InferenceResolver {
+  @Query(() => [Translation], { description: 'Each text translated by a sequence-to-sequence model (Marian / opus-mt), decoded step by step in one batch with every other request.' })
+  async translate(
+    @Arg('texts', () => [String]) texts: string[],
+    @Arg('model') model: string,
+    @Arg('beams', () => Int, { defaultValue: 1, description: '1 = greedy search; more = beam search (at most POLYHEAD_MAX_BEAMS).' }) beams: number,
+    @Arg('maxNewTokens', () => Int, { nullable: true, description: 'Tokens to generate at most; default and cap POLYHEAD_MAX_NEW_TOKENS.' }) maxNewTokens: number | null,
+    @Ctx() ctx: RequestContext,
+  ) {
+    ctx.inference.checkTexts(texts);
+    return translations(ctx, model, texts, beams, maxNewTokens);
+  }
+
   @Query(() => [TextAnalysis], { description: 'Several tasks about several texts: the backbone runs once per text, only the selected heads run.' })
   async analyze(
     @Arg('texts', () => [String]) texts: string[],
@@ -128,6 +151,17 @@ export class TextAnalysisResolver {
   @FieldResolver(() => [Float], { description: "The backbone's sentence embedding." })
   embedding(@Root() root: AnalysisRoot, @Arg('normalize', () => Boolean, { defaultValue: true }) normalize: boolean) {
     return normalized(embeddingOf(root.result, root.model), normalize);
+  }
+
+  @FieldResolver(() => Translation, { description: 'The text translated by a translation model (not the model analyze names): one request can ask sentiment, entities and a translation of the same texts.' })
+  async translation(
+    @Root() root: AnalysisRoot,
+    @Arg('model') model: string,
+    @Arg('beams', () => Int, { defaultValue: 1 }) beams: number,
+    @Arg('maxNewTokens', () => Int, { nullable: true }) maxNewTokens: number | null,
+    @Ctx() ctx: RequestContext,
+  ) {
+    return (await translations(ctx, model, [root.text], beams, maxNewTokens))[0]!;
   }
 
   @FieldResolver(() => Classification, { description: 'Any classification head of the model, by name.' })

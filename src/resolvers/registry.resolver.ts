@@ -114,6 +114,9 @@ export class RegistryResolver {
     head: string | null,
     @Arg('license', () => String, { nullable: true, description: "The weights' licence; default: README.md's front matter, else unknown." }) license: string | null,
     @Arg('source', () => String, { nullable: true, description: 'Where the weights came from: <repo id>[@revision] on the Hugging Face Hub.' }) source: string | null,
+    @Arg('sourceLanguage', () => String, { nullable: true, description: "A translation model's source language; default: from an opus-mt-xx-yy folder name, else tokenizer_config.json." })
+    sourceLanguage: string | null,
+    @Arg('targetLanguage', () => String, { nullable: true, description: "A translation model's target language." }) targetLanguage: string | null,
     @Ctx() ctx: RequestContext,
   ): Promise<ImportResult> {
     const folder = await resolveUnderRoots(path, ctx.server.bundleRoots).catch((error: Error) => {
@@ -125,6 +128,8 @@ export class RegistryResolver {
       head: head ?? undefined,
       license: license ?? undefined,
       source: source ?? undefined,
+      sourceLanguage: sourceLanguage ?? undefined,
+      targetLanguage: targetLanguage ?? undefined,
       bundleDir: ctx.server.bundleDir,
     });
     const registered = await ctx.registry.prisma.modelVersion.findUniqueOrThrow({ where: { id: result.versionId }, include: { model: true } });

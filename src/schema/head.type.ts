@@ -10,6 +10,8 @@ export class Head {
   @Field(() => String, { nullable: true }) file!: string | null;
   @Field(() => String, { nullable: true }) fileSha256!: string | null;
   @Field(() => String, { nullable: true }) description!: string | null;
+  @Field(() => String, { nullable: true, description: "A translation head's source language (e.g. en)." }) sourceLanguage!: string | null;
+  @Field(() => String, { nullable: true, description: "A translation head's target language (e.g. de)." }) targetLanguage!: string | null;
   @Field() createdAt!: Date;
   versionId!: number;
   backboneId!: number;

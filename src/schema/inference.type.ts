@@ -24,6 +24,14 @@ export class Entity {
   @Field(() => Float, { description: 'Mean probability of the tags over the span.' }) score!: number;
 }
 
+@ObjectType({ description: 'A translation of one text by a sequence-to-sequence model (Marian / opus-mt).', simpleResolvers: true })
+export class Translation {
+  @Field() text!: string;
+  @Field(() => Int, { description: 'Source tokens the model read (after truncation, end-of-sequence included).' }) sourceTokenCount!: number;
+  @Field({ description: 'True when the source was longer than the model reads and was cut.' }) truncated!: boolean;
+  @Field(() => Int, { description: 'Tokens generated (end-of-sequence not counted).' }) tokenCount!: number;
+}
+
 @ObjectType({ description: 'Everything asked about one text; the backbone ran once for it, and only the selected heads ran.' })
 export class TextAnalysis {
   @Field() text!: string;

@@ -83,6 +83,7 @@ export async function createApp(options: AppOptions) {
         authenticator: options.authenticator,
         inference: options.inference,
         inferenceLoader: options.inference.createLoader(disconnected.signal, timing),
+        translationLoader: options.inference.createTranslationLoader(disconnected.signal, timing),
         models: options.models,
         training: options.training,
         timing,

@@ -38,6 +38,12 @@ const backbonePassCost = 20;
 const headCost = 5;
 const inferenceFields = new Set(['analyze', 'sentiment', 'entities', 'embed', 'similarity']);
 const headFields = new Set(['sentiment', 'entities', 'classify']);
+/** A translation costs, per text, an encoder pass plus one unit per 8 decoding steps of each beam it may run. */
+function translationCost(args: Record<string, unknown>): number {
+  const beams = typeof args.beams === 'number' ? args.beams : 1;
+  const steps = typeof args.maxNewTokens === 'number' ? args.maxNewTokens : 256;
+  return backbonePassCost + Math.ceil((beams * steps) / 8);
+}
 /** A registry list without a page size is assumed to hold this many items. */
 const assumedListSize = 5;
 
@@ -93,11 +99,23 @@ function fieldCost(walk: Walk, parent: GraphQLObjectType, node: FieldNode, depth
   if (!definition) return 1; // __typename and friends
   const child = getNamedType(definition.type);
   const inner = node.selectionSet && isObjectType(child) ? selectionCost(walk, child, node.selectionSet, depth + 1, visiting) : 0;
+  if (node.name.value === 'translation' && parent.name === 'TextAnalysis') return translationCost(safeArguments(definition, node, walk.variables));
+  if (parent === walk.schema.getQueryType() && node.name.value === 'translate') {
+    const args = safeArguments(definition, node, walk.variables);
+    return (Array.isArray(args.texts) ? args.texts.length : 1) * translationCost(args);
+  }
   if (parent === walk.schema.getQueryType() && inferenceFields.has(node.name.value)) {
     const args = safeArguments(definition, node, walk.variables);
     const texts = Array.isArray(args.texts) ? args.texts.length : Array.isArray(args.candidates) ? args.candidates.length + 1 : 1;
     const heads = node.name.value === 'analyze' ? countHeadFields(walk, node.selectionSet) : node.name.value === 'embed' || node.name.value === 'similarity' ? 0 : 1;
-    return texts * (backbonePassCost + headCost * heads);
+    // analyze { translation(model:) } runs a translation model per text besides the backbone.
+    let translations = 0;
+    if (node.name.value === 'analyze' && isObjectType(child)) {
+      for (const field of collectFields(walk.fragments, node.selectionSet)) {
+        if (field.name.value === 'translation') translations += translationCost(safeArguments(child.getFields().translation!, field, walk.variables));
+      }
+    }
+    return texts * (backbonePassCost + headCost * heads + translations);
   }
   if (isListType(getNullableType(definition.type))) {
     if (node.name.value === 'edges') return 1 + inner; // the connection already counted its page size

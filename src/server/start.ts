@@ -25,6 +25,8 @@ export interface RunningServer {
   url: string;
   port: number;
   db: RegistryDatabase;
+  /** The process's engine (for embedding Polyhead in another program, and for tests). */
+  engine: Engine;
   /** Stops taking connections, lets in-flight requests finish (up to the shutdown timeout), closes the database. */
   close(): Promise<void>;
 }
@@ -53,6 +55,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       scheduler: runtime.scheduler,
       requestTimeoutMs: config.requestTimeoutMs,
       observer: metrics.observer,
+      generation: config.generation,
     });
     metrics.attach(engine);
     // In a cluster (POLYHEAD_WORKERS > 1) model changes made here are passed on to the other server processes.
@@ -62,7 +65,11 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     closers.push(() => engine.close());
     if (builtInBundle) await startupModels.registerBuiltInBundle(builtInBundle);
     for (const name of config.models) await startupModels.load(name);
-    const inference = new InferenceService(engine, { maxTexts: config.maxTexts, maxTextChars: config.maxTextChars }, config.defaultModel);
+    const inference = new InferenceService(
+      engine,
+      { maxTexts: config.maxTexts, maxTextChars: config.maxTextChars, maxNewTokens: config.generation.maxNewTokens, maxBeams: config.generation.maxBeams },
+      config.defaultModel,
+    );
     const state: ServerState = {
       version: packageVersion,
       startedAt: Date.now(),
@@ -130,7 +137,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
         for (const closeOne of closers) await closeOne();
         await db.close();
       })());
-    return { url, port, db, close };
+    return { url, port, db, engine, close };
   } catch (error) {
     for (const closeOne of closers) await closeOne().catch(() => {});
     await db.close().catch(() => {});

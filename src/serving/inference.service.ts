@@ -4,12 +4,25 @@ import DataLoader from 'dataloader';
 import { PolyheadError, badInput, toPolyheadError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { TextResult } from '../engine/serving-model.js';
+import type { Translation } from '../engine/translation/translation-model.js';
 
 export interface InputLimits {
   /** POLYHEAD_MAX_TEXTS: texts per field. Default 256. */
   maxTexts: number;
   /** POLYHEAD_MAX_TEXT_CHARS: characters per text. Default 100000. */
   maxTextChars: number;
+  /** POLYHEAD_MAX_NEW_TOKENS: the largest maxNewTokens, and its default. Default 256. */
+  maxNewTokens?: number;
+  /** POLYHEAD_MAX_BEAMS. Default 8. */
+  maxBeams?: number;
+}
+
+/** One translation asked in a request: the texts of all fields with the same model and settings go to the engine together. */
+export interface TranslationKey {
+  model: string;
+  text: string;
+  beams: number;
+  maxNewTokens: number;
 }
 
 export interface InferenceKey {
@@ -49,6 +62,60 @@ export class InferenceService {
     } catch (error) {
       throw toPolyheadError(error) ?? error;
     }
+  }
+
+  /** BAD_USER_INPUT for beams or maxNewTokens out of range; the settings with their defaults filled in. */
+  translationSettings(beams: number | null | undefined, maxNewTokens: number | null | undefined): { beams: number; maxNewTokens: number } {
+    const maxBeams = this.limits.maxBeams ?? 8;
+    const cap = this.limits.maxNewTokens ?? 256;
+    const b = beams ?? 1;
+    const n = maxNewTokens ?? cap;
+    if (!Number.isInteger(b) || b < 1 || b > maxBeams) throw badInput(`beams: between 1 and ${maxBeams} (POLYHEAD_MAX_BEAMS), got ${b}`, { limit: maxBeams });
+    if (!Number.isInteger(n) || n < 1 || n > cap) throw badInput(`maxNewTokens: between 1 and ${cap} (POLYHEAD_MAX_NEW_TOKENS), got ${n}`, { limit: cap });
+    return { beams: b, maxNewTokens: n };
+  }
+
+  /** MODEL_NOT_FOUND / HEAD_NOT_FOUND before any text is queued when the model cannot translate. */
+  checkTranslator(model: string): void {
+    try {
+      this.engine.translator(model);
+    } catch (error) {
+      throw toPolyheadError(error) ?? error;
+    }
+  }
+
+  /** A per-request loader: every translation asked in one request (fields, aliases, analyze) in one engine call per model and settings. */
+  createTranslationLoader(signal: AbortSignal | undefined, timing: RequestTiming): DataLoader<TranslationKey, Translation, string> {
+    return new DataLoader<TranslationKey, Translation, string>(
+      async (keys) => {
+        const started = performance.now();
+        const groups = new Map<string, { key: TranslationKey; texts: string[] }>();
+        for (const key of keys) {
+          const id = `${key.model}\u0000${key.beams}\u0000${key.maxNewTokens}`;
+          const group = groups.get(id) ?? { key, texts: [] };
+          if (!group.texts.includes(key.text)) group.texts.push(key.text);
+          groups.set(id, group);
+        }
+        const results = new Map<string, Translation | Error>();
+        await Promise.all(
+          [...groups.entries()].map(async ([id, { key, texts }]) => {
+            let outcome: Array<Translation | Error>;
+            try {
+              outcome = await this.engine.translate(key.model, texts, { beams: key.beams, maxNewTokens: key.maxNewTokens, signal });
+            } catch (error) {
+              outcome = texts.map(() => error as Error);
+            }
+            texts.forEach((text, i) => results.set(`${id}\u0000${text}`, outcome[i]!));
+          }),
+        );
+        timing.inferenceMs += performance.now() - started;
+        return keys.map((key) => {
+          const result = results.get(`${key.model}\u0000${key.beams}\u0000${key.maxNewTokens}\u0000${key.text}`)!;
+          return result instanceof Error ? (toPolyheadError(result) ?? result) : result;
+        });
+      },
+      { cacheKeyFn: (key) => `${key.model}\u0000${key.beams}\u0000${key.maxNewTokens}\u0000${key.text}`, maxBatchSize: 4096 },
+    );
   }
 
   /** HEAD_NOT_FOUND before any text is queued when the model gives no sentence embedding (a task model). */

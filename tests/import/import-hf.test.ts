@@ -170,7 +170,7 @@ test('bad folders are refused with the file and the field; the server keeps serv
   await refused('distilbert-sst2', (dir) => editFixtureJson(dir, 'config.json', (c) => ({ ...c, id2label: { 0: 'NEGATIVE', 1: 'NEUTRAL', 2: 'POSITIVE' } })), /config\.json: id2label: 3 labels, but .* logits of width 2/);
   await refused('distilbert-sst2', (dir) => editFixtureJson(dir, 'config.json', (c) => ({ ...c, architectures: ['DistilBertModel'] })), /outputs: no "last_hidden_state"/);
   await refused('bert', (dir) => editFixtureJson(dir, 'config.json', (c) => ({ ...c, architectures: ['BertForSequenceClassification'], id2label: { 0: 'a', 1: 'b' } })), /outputs: no "logits"/);
-  await refused('bert', (dir) => editFixtureJson(dir, 'config.json', (c) => ({ ...c, is_encoder_decoder: true, architectures: ['MarianMTModel'] })), /config\.json: is_encoder_decoder: MarianMTModel is a sequence-to-sequence model/);
+  await refused('bert', (dir) => editFixtureJson(dir, 'config.json', (c) => ({ ...c, is_encoder_decoder: true, architectures: ['MarianMTModel'] })), /onnx\/encoder_model\.onnx: missing/);
   await refused('bert-ner', (dir) => editFixtureJson(dir, 'config.json', (c) => ({ ...c, id2label: Object.fromEntries(Object.keys(c.id2label).map((k) => [k, `TAG_${k}`])) })), /not IOB2 tags/);
   await refused('minilm-st', (dir) => editFixtureJson(dir, '1_Pooling/config.json', (c) => ({ ...c, pooling_mode_mean_tokens: false, pooling_mode_weightedmean_tokens: true })), /1_Pooling\/config\.json: pooling_mode_weightedmean_tokens/);
   const outside = await server.admin(importMutation, { path: '/' });

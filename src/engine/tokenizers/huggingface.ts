@@ -122,6 +122,12 @@ export class HuggingFaceTokenizer implements Tokenizer {
     return this.native.tokenToId(token) ?? undefined;
   }
 
+  /** Token ids back to text, special tokens left out, with the file's own decoder (a translation's output). */
+  decodeBatch(ids: readonly Int32Array[]): Promise<string[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.native.decodeBatch(ids.map((row) => Array.from(row)), true);
+  }
+
   async encodeBatch(texts: readonly string[]): Promise<TextEncoding[]> {
     if (texts.length === 0) return [];
     const natives = await this.native.encodeBatch(texts as string[]);

@@ -20,6 +20,9 @@ export interface HuggingFaceFolder {
   sentenceBertConfig?: Json;
   /** Graph files present, relative to the folder: fp32 first, then the precision variants. */
   graphs: { fp32?: string; fp16?: string; quantized?: string; externalData: string[] };
+  /** An encoder-decoder's graphs (config.json's is_encoder_decoder), where Optimum writes them. */
+  seq2seqGraphs?: { encoder?: string; merged?: string; decoder?: string; decoderWithPast?: string };
+  generationConfig?: Json;
   /** Licence from README.md's front matter (`license: apache-2.0`), when there is one. */
   readmeLicense?: string;
 }
@@ -51,14 +54,16 @@ export async function readHuggingFaceFolder(root: string): Promise<HuggingFaceFo
       return undefined;
     }
   };
-  const [config, tokenizerConfig, tokenizer, specialTokensMap, modules, sentenceBertConfig] = await Promise.all([
+  const [config, tokenizerConfig, tokenizer, specialTokensMap, modules, sentenceBertConfig, generationConfig] = await Promise.all([
     json('config.json', true),
     json('tokenizer_config.json', true),
     json('tokenizer.json', true),
     json('special_tokens_map.json', false),
     json('modules.json', false) as Promise<unknown>,
     json('sentence_bert_config.json', false),
+    json('generation_config.json', false),
   ]);
+  const encoderDecoder = config?.is_encoder_decoder === true;
   let pooling: HuggingFaceFolder['pooling'];
   if (Array.isArray(modules)) {
     const module = (modules as Array<{ type?: string; path?: string }>).find((m) => typeof m.type === 'string' && m.type.endsWith('.Pooling'));
@@ -78,7 +83,15 @@ export async function readHuggingFaceFolder(root: string): Promise<HuggingFaceFo
     // Weights kept beside the graph (graphs over 2 GB): onnxruntime reads them from the same folder.
     if (await isFile(join(root, `${file}_data`))) graphs.externalData.push(`${file}_data`);
   }
-  if (!graphs.fp32) problems.push('onnx/model.onnx: missing (the graph goes where transformers.js looks for it; export one with Optimum)');
+  let seq2seqGraphs: HuggingFaceFolder['seq2seqGraphs'];
+  if (encoderDecoder) {
+    seq2seqGraphs = {};
+    for (const [key, file] of [['encoder', 'onnx/encoder_model.onnx'], ['merged', 'onnx/decoder_model_merged.onnx'], ['decoder', 'onnx/decoder_model.onnx'], ['decoderWithPast', 'onnx/decoder_with_past_model.onnx']] as const) {
+      if (await isFile(join(root, file))) seq2seqGraphs[key] = file;
+    }
+    if (!seq2seqGraphs.encoder) problems.push('onnx/encoder_model.onnx: missing (an encoder-decoder export has it; export with Optimum\'s text2text-generation-with-past task)');
+    if (!seq2seqGraphs.merged && !seq2seqGraphs.decoder) problems.push('onnx/decoder_model_merged.onnx: missing (or the unmerged onnx/decoder_model.onnx with onnx/decoder_with_past_model.onnx)');
+  } else if (!graphs.fp32) problems.push('onnx/model.onnx: missing (the graph goes where transformers.js looks for it; export one with Optimum)');
   let readmeLicense: string | undefined;
   if (await isFile(join(root, 'README.md'))) {
     const front = /^---\n([\s\S]*?)\n---/.exec(await readFile(join(root, 'README.md'), 'utf8'));
@@ -95,6 +108,8 @@ export async function readHuggingFaceFolder(root: string): Promise<HuggingFaceFo
     pooling,
     sentenceBertConfig,
     graphs,
+    seq2seqGraphs,
+    generationConfig,
     readmeLicense,
   };
 }

@@ -17,6 +17,7 @@ import { OnnxSession, defaultSessionOptions, int64Tensor, type Feeds } from '../
 import { HuggingFaceTokenizer } from '../../engine/tokenizers/huggingface.js';
 import { FolderProblems, readHuggingFaceFolder, type HuggingFaceFolder } from './folder.js';
 import { readGraphInfo, type GraphInfo } from './graph-info.js';
+import { planSeq2SeqBundle } from './seq2seq-plan.js';
 import { planBundle, supportedTokenizerModels, type ImportOptions, type OutputWidths } from './to-bundle.js';
 
 export type { ImportOptions };
@@ -51,13 +52,15 @@ export async function planHuggingFaceImport(path: string, options: ImportOptions
   if (!supportedTokenizerModels.includes(String(tokenizerModel))) {
     throw invalid([`tokenizer.json: model.type: "${String(tokenizerModel ?? '(none)')}" is not supported (supported: ${supportedTokenizerModels.join(', ')})`]);
   }
-  const graphFile = folder.graphs.fp32!;
-  let graph: GraphInfo;
-  try {
-    graph = await readGraphInfo(join(root, graphFile));
-  } catch (error) {
-    throw invalid([`${graphFile}: not a readable ONNX model (${(error as Error).message})`]);
-  }
+  const graphInfo = async (file: string) => {
+    try {
+      return await readGraphInfo(join(root, file));
+    } catch (error) {
+      throw invalid([`${file}: not a readable ONNX model (${(error as Error).message})`]);
+    }
+  };
+  const graphFile = folder.seq2seqGraphs ? folder.seq2seqGraphs.encoder! : folder.graphs.fp32!;
+  const graph = await graphInfo(graphFile);
   let tokenizer: HuggingFaceTokenizer;
   try {
     tokenizer = await HuggingFaceTokenizer.load(join(root, 'tokenizer.json'), { maxTokens: 8192 });
@@ -66,7 +69,10 @@ export async function planHuggingFaceImport(path: string, options: ImportOptions
     throw invalid([`tokenizer.json: ${(error as Error).message.split(root).join('.').replace(/^tokenizer\.json\s*(\([^)]*\))?:\s*/, '')}`]);
   }
   const widths = await probe(join(root, graphFile), graph, tokenizer);
-  const { plan, problems } = planBundle(folder, graph, widths, tokenizer.vocabSize, basename(root), options);
+  // Encoder-decoders (translation) are planned by their own family; encoders and task models by planBundle.
+  const { plan, problems } = folder.seq2seqGraphs
+    ? planSeq2SeqBundle(folder, graph, await graphInfo(folder.seq2seqGraphs.merged ?? folder.seq2seqGraphs.decoder!), widths, tokenizer.vocabSize, basename(root), options)
+    : planBundle(folder, graph, widths, tokenizer.vocabSize, basename(root), options);
   if (!plan) throw invalid(problems);
   return { root, ...plan };
 }

@@ -13,13 +13,17 @@ export interface ImportOptions {
   license?: string;
   /** `<repo id>[@revision]` on the Hugging Face Hub, recorded as the source of the weights. */
   source?: string;
+  /** A translation model's languages (default: from an opus-mt-xx-yy folder name, else tokenizer_config.json). */
+  sourceLanguage?: string;
+  targetLanguage?: string;
 }
 
 /** What the probe run of the graph showed: the width of each output's last dimension. */
 export type OutputWidths = Record<string, number>;
 
 /** Families by what the graph computes; a task model's head reads the graph's logits. */
-export type HuggingFaceTask = 'encoder' | 'classification' | 'token_classification';
+export type EncoderTask = 'encoder' | 'classification' | 'token_classification';
+export type HuggingFaceTask = EncoderTask | 'translation';
 
 export const supportedTokenizerModels = ['WordPiece', 'BPE', 'Unigram'];
 /** Position ids of these families start after the padding index (fairseq's convention). */
@@ -30,7 +34,7 @@ const UNSET_MAX_LENGTH = 1e12;
 const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
 
-export function taskOf(config: Json): HuggingFaceTask {
+export function taskOf(config: Json): EncoderTask {
   const architecture = (Array.isArray(config.architectures) ? config.architectures : []).find((a): a is string => typeof a === 'string') ?? '';
   if (architecture.endsWith('ForSequenceClassification')) return 'classification';
   if (architecture.endsWith('ForTokenClassification')) return 'token_classification';
@@ -63,7 +67,6 @@ export function planBundle(folder: HuggingFaceFolder, graph: GraphInfo, widths: 
   if (!modelType) problems.push('config.json: model_type: missing');
   const architectures = (Array.isArray(config.architectures) ? config.architectures : []).filter((a): a is string => typeof a === 'string');
   const task = taskOf(config);
-  if (config.is_encoder_decoder === true) problems.push(`config.json: is_encoder_decoder: ${architectures[0] ?? modelType} is a sequence-to-sequence model, which this importer does not serve (encoders and their task models only)`);
 
   // Tokenizer: one of the model types the tokenizer library reads with offsets.
   const tokenizerModel = str((tokenizer.model as Json | undefined)?.type);
