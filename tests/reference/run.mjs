@@ -14,8 +14,19 @@
 //          (every label per text, best first, as text-classification with top_k: null gives them)
 //   { op: 'tokens', model, texts, ignoreLabels? = ['O'] }
 //       -> { none: { entity, score, index, word }[][], simple: { entity_group, score, word }[][] | null, simpleError? }
-// Every op also takes dtype (default 'fp32': the file onnx/model.onnx), modelFileName (default 'model') and
-// subfolder (default 'onnx'). `model` is an absolute path to a Hugging Face model folder.
+//   { op: 'translate', model, texts, maxNewTokens?, batch? = false }
+//       -> { startTokenIncluded: true, results: { ids: number[], text: string, textToEos: string }[] }
+//          Greedy model.generate (num_beams 1, do_sample false; config and generation_config.json give the rest:
+//          decoder_start_token_id, bad_words_ids, forced_eos_token_id, max_length unless maxNewTokens is given) on
+//          the inputs the translation pipeline builds (padding and truncation at model_max_length). ids: the row
+//          transformers.js returns, starting with the decoder start token. text: that row decoded with
+//          skip_special_tokens, as the pipeline returns it; textToEos: only the ids up to the first </s>. batch:
+//          all texts as one padded batch, where transformers.js keeps generating for rows that have emitted </s>
+//          until every row ends with </s> at the same step or max_length (ids after a row's first </s> mean
+//          nothing); otherwise one generate call per text. Loads onnx/encoder_model.onnx and
+//          onnx/decoder_model_merged.onnx (only the merged decoder).
+// Every op but translate also takes dtype (default 'fp32': the file onnx/model.onnx), modelFileName (default 'model')
+// and subfolder (default 'onnx'). `model` is an absolute path to a Hugging Face model folder.
 // One op gives its result object, or { error }; { ops } gives { results: [...] } with { error } in place of a
 // failed op's result. Nothing is fetched: remote models are off and there is no file cache.
 import { existsSync, readFileSync } from 'node:fs';
@@ -24,7 +35,7 @@ import { isAbsolute, join } from 'node:path';
 // transformers.js and onnxruntime may log; stdout carries only the result.
 for (const method of ['log', 'info', 'debug']) console[method] = (...args) => console.error(...args);
 
-const { env, pipeline, AutoTokenizer } = await import('@huggingface/transformers');
+const { env, pipeline, AutoTokenizer, AutoModelForSeq2SeqLM } = await import('@huggingface/transformers');
 
 env.allowRemoteModels = false; // always: a missing optional file would otherwise become a Hub request
 env.allowLocalModels = true;
@@ -133,7 +144,44 @@ async function tokens(op) {
   return out;
 }
 
-const OPS = { tokenize, embed, classify, tokens };
+const seq2seqModels = new Map();
+function seq2seqModelFor(dir) {
+  if (!seq2seqModels.has(dir)) seq2seqModels.set(dir, AutoModelForSeq2SeqLM.from_pretrained(dir, { dtype: 'fp32', device: 'cpu', subfolder: 'onnx' }));
+  return seq2seqModels.get(dir);
+}
+
+async function translate(op) {
+  checkFolder(op, { needsModel: false });
+  for (const file of ['config.json', 'onnx/encoder_model.onnx', 'onnx/decoder_model_merged.onnx']) {
+    if (!existsSync(join(op.model, file))) throw new Error(`${join(op.model, file)} is missing`);
+  }
+  if (op.maxNewTokens !== undefined && (!Number.isInteger(op.maxNewTokens) || op.maxNewTokens < 1)) throw new Error('maxNewTokens must be a positive integer');
+  const tokenizer = await tokenizerFor(op.model);
+  const model = await seq2seqModelFor(op.model);
+  const options = { num_beams: 1, do_sample: false, ...(op.maxNewTokens === undefined ? {} : { max_new_tokens: op.maxNewTokens }) };
+  const eos = model.generation_config?.eos_token_id ?? model.config.eos_token_id;
+  const eosIds = new Set((Array.isArray(eos) ? eos : [eos]).map(Number));
+  const generate = async (texts) => {
+    // As the translation pipeline builds its inputs (Text2TextGenerationPipeline: padding and truncation).
+    const inputs = tokenizer(texts, { padding: true, truncation: true });
+    const output = await model.generate({ ...inputs, ...options });
+    return output.tolist().map((row) => {
+      const ids = row.map(Number);
+      const end = ids.findIndex((id, i) => i > 0 && eosIds.has(id));
+      return {
+        ids,
+        text: tokenizer.decode(ids, { skip_special_tokens: true }),
+        textToEos: tokenizer.decode(end < 0 ? ids : ids.slice(0, end + 1), { skip_special_tokens: true }),
+      };
+    });
+  };
+  const results = [];
+  if (op.batch) results.push(...(await generate(op.texts)));
+  else for (const text of op.texts) results.push(...(await generate([text])));
+  return { startTokenIncluded: true, results };
+}
+
+const OPS = { tokenize, embed, classify, tokens, translate };
 
 async function runOp(op) {
   try {
