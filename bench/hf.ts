@@ -20,7 +20,7 @@
 import os from 'node:os';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -198,9 +198,10 @@ async function main() {
   const probe = [0, 1, 7, 42].map((k) => uniqueText(texts, k)); // texts for the parity check
 
   // Polyhead: import and load the folder, answer the probe texts, then the load.
+  const dataDir = tempDir('polyhead-bench-hf-'); // removed afterwards: the import copies the ~90 MB model into it
   const server = await spawnServer(
     [...serverNodeFlags, join(packageRoot, 'dist/src/main.js')],
-    { PORT: '0', HOST: '127.0.0.1', POLYHEAD_DATA_DIR: tempDir('polyhead-bench-hf-'), POLYHEAD_MODELS: '', POLYHEAD_API_KEY: apiKey, POLYHEAD_BUNDLE_ROOTS: dirname(fixture), POLYHEAD_DEVICE: args.device },
+    { PORT: '0', HOST: '127.0.0.1', POLYHEAD_DATA_DIR: dataDir, POLYHEAD_MODELS: '', POLYHEAD_API_KEY: apiKey, POLYHEAD_BUNDLE_ROOTS: dirname(fixture), POLYHEAD_DEVICE: args.device },
     /ready at (\S+)/,
   );
   const auth = { authorization: `Bearer ${apiKey}` };
@@ -210,6 +211,7 @@ async function main() {
   const polyheadVectors = ph.vectors(await post(ph.url, ph.body(probe)));
   const polyheadRows = await loadAll(ph, texts);
   await server.stop();
+  await rm(dataDir, { recursive: true, force: true });
 
   // transformers.js on the same folder, same texts and loads.
   if (!existsSync(join(packageRoot, 'tests/reference/node_modules'))) {
