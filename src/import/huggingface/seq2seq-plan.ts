@@ -5,7 +5,7 @@
 import type { BundleManifest } from '../../bundle/manifest.js';
 import type { HuggingFaceFolder, Json } from './folder.js';
 import type { GraphInfo } from './graph-info.js';
-import { defaultModelName, type BundlePlan, type ImportOptions, type OutputWidths } from './to-bundle.js';
+import { identityOf, type BundlePlan, type ImportOptions, type OutputWidths } from './to-bundle.js';
 
 const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
@@ -87,14 +87,7 @@ export function planSeq2SeqBundle(
   if (problems.length) return { problems };
 
   const languages = languagesOf(folderName, tokenizerConfig, options);
-  const name = options.name ?? defaultModelName(folderName);
-  const version = options.version ?? '1.0.0';
-  const [sourceRepo, sourceRevision] = (options.source ?? '').split('@');
-  const nameOrPath = str(config._name_or_path);
-  const source = sourceRepo
-    ? { name: sourceRepo, ...(sourceRevision ? { version: sourceRevision } : {}), url: `https://huggingface.co/${sourceRepo}` }
-    : { name: nameOrPath && /^[\w.-]+\/[\w.-]+$/.test(nameOrPath) ? nameOrPath : folderName };
-  const license = options.license ?? folder.readmeLicense ?? str(config.license) ?? 'unknown';
+  const { name, version, source, license } = identityOf(folder, folderName, options);
   const architecture = architectures[0] ?? 'MarianMTModel';
   const decoderFiles = [decoderFile, ...(!graphs.merged && graphs.decoderWithPast ? [graphs.decoderWithPast] : [])];
   const other = [

@@ -47,6 +47,24 @@ export function defaultModelName(folderName: string): string {
   return name || 'imported';
 }
 
+/**
+ * The registry name and version (as given, else the folder's name and 1.0.0), where the weights came from
+ * (`--source <repo id>[@revision]`, else config.json's _name_or_path when it is a Hub id, else the folder) and
+ * their licence (as given, else README.md's front matter, else config.json's, else unknown).
+ */
+export function identityOf(folder: HuggingFaceFolder, folderName: string, options: ImportOptions) {
+  const [sourceRepo, sourceRevision] = (options.source ?? '').split('@');
+  const nameOrPath = str(folder.config._name_or_path);
+  return {
+    name: options.name ?? defaultModelName(folderName),
+    version: options.version ?? '1.0.0',
+    source: sourceRepo
+      ? { name: sourceRepo, ...(sourceRevision ? { version: sourceRevision } : {}), url: `https://huggingface.co/${sourceRepo}` }
+      : { name: nameOrPath && /^[\w.-]+\/[\w.-]+$/.test(nameOrPath) ? nameOrPath : folderName },
+    license: options.license ?? folder.readmeLicense ?? str(folder.config.license) ?? 'unknown',
+  };
+}
+
 export interface BundlePlan {
   manifest: BundleManifest;
   /** Files of the Hugging Face folder the bundle holds (relative paths, the same in the bundle). */
@@ -146,14 +164,7 @@ export function planBundle(folder: HuggingFaceFolder, graph: GraphInfo, widths: 
     ...(folder.graphs.quantized ? [folder.graphs.quantized] : []),
     ...folder.graphs.externalData,
   ];
-  const name = options.name ?? defaultModelName(folderName);
-  const version = options.version ?? '1.0.0';
-  const [sourceRepo, sourceRevision] = (options.source ?? '').split('@');
-  const nameOrPath = str(config._name_or_path);
-  const source = sourceRepo
-    ? { name: sourceRepo, ...(sourceRevision ? { version: sourceRevision } : {}), url: `https://huggingface.co/${sourceRepo}` }
-    : { name: nameOrPath && /^[\w.-]+\/[\w.-]+$/.test(nameOrPath) ? nameOrPath : folderName };
-  const license = options.license ?? folder.readmeLicense ?? str(config.license) ?? 'unknown';
+  const { name, version, source, license } = identityOf(folder, folderName, options);
   const architecture = architectures[0] ?? modelType!;
   const head = options.head ?? (task === 'classification' ? 'classification' : 'entities');
   const manifest: BundleManifest = {
