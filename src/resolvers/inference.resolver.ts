@@ -55,8 +55,15 @@ function headOutput<T>(result: TextResult, head: string): T {
 }
 
 /** Translations of `texts` by `model`, through the request's translation loader (one engine call per model and settings). */
-async function translations(ctx: RequestContext, model: string, texts: readonly string[], beams: number | null | undefined, maxNewTokens: number | null | undefined) {
-  const settings = ctx.inference.translationSettings(beams, maxNewTokens);
+async function translations(
+  ctx: RequestContext,
+  model: string,
+  texts: readonly string[],
+  beams: number | null | undefined,
+  maxNewTokens: number | null | undefined,
+  minNewTokens: number | null | undefined,
+) {
+  const settings = ctx.inference.translationSettings(beams, maxNewTokens, minNewTokens);
   ctx.inference.checkTranslator(model);
   const results = await ctx.translationLoader.loadMany(texts.map((text) => ({ model, text, ...settings })));
   return results.map((result) => {
@@ -73,10 +80,11 @@ export class InferenceResolver {
     @Arg('model') model: string,
     @Arg('beams', () => Int, { defaultValue: 1, description: '1 = greedy search; more = beam search (at most POLYHEAD_MAX_BEAMS).' }) beams: number,
     @Arg('maxNewTokens', () => Int, { nullable: true, description: 'Tokens to generate at most; default and cap POLYHEAD_MAX_NEW_TOKENS.' }) maxNewTokens: number | null,
+    @Arg('minNewTokens', () => Int, { nullable: true, description: 'No end-of-sequence before this many tokens (default 0).' }) minNewTokens: number | null,
     @Ctx() ctx: RequestContext,
   ) {
     ctx.inference.checkTexts(texts);
-    return translations(ctx, model, texts, beams, maxNewTokens);
+    return translations(ctx, model, texts, beams, maxNewTokens, minNewTokens);
   }
 
   @Query(() => [TextAnalysis], { description: 'Several tasks about several texts: the backbone runs once per text, only the selected heads run.' })
@@ -159,9 +167,10 @@ export class TextAnalysisResolver {
     @Arg('model') model: string,
     @Arg('beams', () => Int, { defaultValue: 1 }) beams: number,
     @Arg('maxNewTokens', () => Int, { nullable: true }) maxNewTokens: number | null,
+    @Arg('minNewTokens', () => Int, { nullable: true }) minNewTokens: number | null,
     @Ctx() ctx: RequestContext,
   ) {
-    return (await translations(ctx, model, [root.text], beams, maxNewTokens))[0]!;
+    return (await translations(ctx, model, [root.text], beams, maxNewTokens, minNewTokens))[0]!;
   }
 
   @FieldResolver(() => Classification, { description: 'Any classification head of the model, by name.' })

@@ -23,6 +23,7 @@ export interface TranslationKey {
   text: string;
   beams: number;
   maxNewTokens: number;
+  minNewTokens: number;
 }
 
 export interface InferenceKey {
@@ -65,14 +66,16 @@ export class InferenceService {
   }
 
   /** BAD_USER_INPUT for beams or maxNewTokens out of range; the settings with their defaults filled in. */
-  translationSettings(beams: number | null | undefined, maxNewTokens: number | null | undefined): { beams: number; maxNewTokens: number } {
+  translationSettings(beams: number | null | undefined, maxNewTokens: number | null | undefined, minNewTokens?: number | null): { beams: number; maxNewTokens: number; minNewTokens: number } {
     const maxBeams = this.limits.maxBeams ?? 8;
     const cap = this.limits.maxNewTokens ?? 256;
     const b = beams ?? 1;
     const n = maxNewTokens ?? cap;
     if (!Number.isInteger(b) || b < 1 || b > maxBeams) throw badInput(`beams: between 1 and ${maxBeams} (POLYHEAD_MAX_BEAMS), got ${b}`, { limit: maxBeams });
     if (!Number.isInteger(n) || n < 1 || n > cap) throw badInput(`maxNewTokens: between 1 and ${cap} (POLYHEAD_MAX_NEW_TOKENS), got ${n}`, { limit: cap });
-    return { beams: b, maxNewTokens: n };
+    const m = minNewTokens ?? 0;
+    if (!Number.isInteger(m) || m < 0 || m > n) throw badInput(`minNewTokens: between 0 and maxNewTokens (${n}), got ${m}`);
+    return { beams: b, maxNewTokens: n, minNewTokens: m };
   }
 
   /** MODEL_NOT_FOUND / HEAD_NOT_FOUND before any text is queued when the model cannot translate. */
@@ -91,7 +94,7 @@ export class InferenceService {
         const started = performance.now();
         const groups = new Map<string, { key: TranslationKey; texts: string[] }>();
         for (const key of keys) {
-          const id = `${key.model}\u0000${key.beams}\u0000${key.maxNewTokens}`;
+          const id = settingsId(key);
           const group = groups.get(id) ?? { key, texts: [] };
           if (!group.texts.includes(key.text)) group.texts.push(key.text);
           groups.set(id, group);
@@ -101,7 +104,7 @@ export class InferenceService {
           [...groups.entries()].map(async ([id, { key, texts }]) => {
             let outcome: Array<Translation | Error>;
             try {
-              outcome = await this.engine.translate(key.model, texts, { beams: key.beams, maxNewTokens: key.maxNewTokens, signal });
+              outcome = await this.engine.translate(key.model, texts, { beams: key.beams, maxNewTokens: key.maxNewTokens, minNewTokens: key.minNewTokens, signal });
             } catch (error) {
               outcome = texts.map(() => error as Error);
             }
@@ -110,11 +113,11 @@ export class InferenceService {
         );
         timing.inferenceMs += performance.now() - started;
         return keys.map((key) => {
-          const result = results.get(`${key.model}\u0000${key.beams}\u0000${key.maxNewTokens}\u0000${key.text}`)!;
+          const result = results.get(`${settingsId(key)}\u0000${key.text}`)!;
           return result instanceof Error ? (toPolyheadError(result) ?? result) : result;
         });
       },
-      { cacheKeyFn: (key) => `${key.model}\u0000${key.beams}\u0000${key.maxNewTokens}\u0000${key.text}`, maxBatchSize: 4096 },
+      { cacheKeyFn: (key) => `${settingsId(key)}\u0000${key.text}`, maxBatchSize: 4096 },
     );
   }
 
@@ -170,4 +173,9 @@ export class InferenceService {
       { cacheKeyFn: (key) => `${key.model}\u0000${[...key.heads].sort().join(',')}\u0000${key.text}`, maxBatchSize: 4096 },
     );
   }
+}
+
+/** Translations with the same model and settings go to the engine together. */
+function settingsId(key: TranslationKey): string {
+  return `${key.model}\u0000${key.beams}\u0000${key.maxNewTokens}\u0000${key.minNewTokens}`;
 }

@@ -69,6 +69,12 @@ test('analyze asks sentiment, entities and a translation of the same texts in on
   }
 });
 
+test('minNewTokens holds off end-of-sequence: min = max gives exactly max - 1 tokens (the last place is eos)', async () => {
+  const response = await server.gql('query($t: [String!]!) { translate(texts: $t, model: "opus-mt-en-de", maxNewTokens: 30, minNewTokens: 30) { tokenCount } }', { t: texts });
+  assert.equal(response.errors, undefined, JSON.stringify(response.errors));
+  assert.deepEqual(response.data.translate.map((t: { tokenCount: number }) => t.tokenCount), texts.map(() => 29));
+});
+
 test('the registry records a translation model with its languages', async () => {
   const record = await server.gql('{ model(name: "opus-mt-en-de") { versions { heads { name task reads sourceLanguage targetLanguage } backbone { modelType architectures } } } }');
   assert.equal(record.errors, undefined, JSON.stringify(record.errors));
@@ -86,6 +92,7 @@ test('bad input gets typed errors and leaves the rest of the batch alone', async
     ['query($t: [String!]!) { translate(texts: $t, model: "opus-mt-en-de", maxNewTokens: 100000) { text } }', { t: ['x'] }, 'BAD_USER_INPUT', /maxNewTokens/],
     ['query($t: [String!]!) { translate(texts: $t, model: "opus-mt-en-de", maxNewTokens: 0) { text } }', { t: ['x'] }, 'BAD_USER_INPUT', /maxNewTokens/],
     ['query($t: [String!]!) { translate(texts: $t, model: "opus-mt-en-de") { text } }', { t: ['  '] }, 'BAD_USER_INPUT', /empty text/],
+    ['query($t: [String!]!) { translate(texts: $t, model: "opus-mt-en-de", maxNewTokens: 8, minNewTokens: 9) { text } }', { t: ['x'] }, 'BAD_USER_INPUT', /minNewTokens/],
     ['query($t: [String!]!) { translate(texts: $t, model: "opus-mt-en-de") { text } }', { t: ['x'.repeat(200_000)] }, 'BAD_USER_INPUT', /characters/],
     ['query($t: [String!]!) { translate(texts: $t, model: "default") { text } }', { t: ['x'] }, 'HEAD_NOT_FOUND', /is an encoder/],
     ['query($t: [String!]!) { translate(texts: $t, model: "nope") { text } }', { t: ['x'] }, 'MODEL_NOT_FOUND', /import/],

@@ -9,6 +9,8 @@ export interface TranslationRequest {
   /** 1 = greedy search. */
   beams: number;
   maxNewTokens: number;
+  /** No end-of-sequence before this many tokens. Default 0. */
+  minNewTokens?: number;
   lengthPenalty?: number;
   earlyStopping?: boolean;
   signal?: AbortSignal;
@@ -75,6 +77,7 @@ export class TranslationModel {
           const result = await this.generator.submit({
             source: encoding.ids,
             maxNewTokens,
+            minNewTokens: request.minNewTokens === undefined ? undefined : Math.min(request.minNewTokens, maxNewTokens - 1),
             beams: request.beams,
             lengthPenalty: request.lengthPenalty,
             earlyStopping: request.earlyStopping,
