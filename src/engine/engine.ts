@@ -98,7 +98,6 @@ export class Engine {
   /** A translation model: the Hugging Face tokenizer, its family's backend, and one shared generator. */
   private async openTranslator(name: string, dir: string, manifest: BundleManifest): Promise<TranslationModel> {
     const seq2seq = manifest.seq2seq!;
-    const limits = { ...defaultGenerationLimits, ...this.options.generation };
     const tokenizer = await HuggingFaceTokenizer.load(await resolveInside(dir, manifest.tokenizer), { maxTokens: manifest.backbone.maxTokens });
     const backend = await seq2seqFamilies[seq2seq.family]({ dir, manifest, session: this.options.session });
     try {
@@ -107,8 +106,9 @@ export class Engine {
         manifest.version,
         tokenizer,
         backend,
-        { languages: manifest.heads.find((h) => h.task === 'generation')?.languages ?? {}, maxLength: seq2seq.maxLength, defaultBeams: seq2seq.numBeams },
-        { decoderStartTokenId: seq2seq.decoderStartTokenId, eosTokenId: seq2seq.eosTokenId, badWordsIds: seq2seq.badWordsIds, ...limits },
+        { maxLength: seq2seq.maxLength },
+        // Limits not configured take the generator's own defaults.
+        { decoderStartTokenId: seq2seq.decoderStartTokenId, eosTokenId: seq2seq.eosTokenId, badWordsIds: seq2seq.badWordsIds, ...this.options.generation },
         this.options.observer,
       );
       await model.translate(warmupTexts, { beams: 1, maxNewTokens: 4 });
@@ -247,8 +247,6 @@ async function warmUp(model: ServingModel): Promise<void> {
   const encodings = await model.backbone.encodeBatch(warmupTexts);
   await Promise.all(warmupTexts.map((text, i) => model.submit(text, encodings[i]!, heads, {})));
 }
-
-const defaultGenerationLimits: GenerationLimits = { maxActiveRows: 64, tokenBudget: 65_536, maxQueue: 1024, continuous: true };
 
 function describeTranslator(model: TranslationModel): LoadedModelInfo {
   return { name: model.name, version: model.version, backbone: model.name, provider: model.backend.provider ?? 'cpu', heads: [{ name: 'translation', task: 'generation', reads: 'graph', labels: [] }] };

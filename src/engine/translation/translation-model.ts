@@ -37,11 +37,8 @@ export interface TranslationObserver {
 }
 
 export interface TranslationSpec {
-  languages: { source?: string; target?: string };
   /** The model's own generation limit (generation_config.json's max_length). */
   maxLength: number;
-  /** generation_config.json's num_beams: the default when a request names none. */
-  defaultBeams: number;
 }
 
 export class TranslationModel {
@@ -94,11 +91,11 @@ export class TranslationModel {
     );
     const done = settled.filter((s): s is Exclude<typeof s, Error> => !(s instanceof Error));
     const decoded = await this.tokenizer.decodeBatch(done.map((s) => s.result.ids));
-    const texts_ = new Map(done.map((s, i) => [s, decoded[i]!]));
+    let next = 0; // `done` keeps the order of `settled`
     return settled.map((s) =>
       s instanceof Error
         ? s
-        : { text: texts_.get(s)!, sourceTokenCount: s.encoding.ids.length, truncated: s.encoding.truncated, tokenCount: s.result.ids.length, ids: s.result.ids, finishReason: s.result.finishReason },
+        : { text: decoded[next++]!, sourceTokenCount: s.encoding.ids.length, truncated: s.encoding.truncated, tokenCount: s.result.ids.length, ids: s.result.ids, finishReason: s.result.finishReason },
     );
   }
 

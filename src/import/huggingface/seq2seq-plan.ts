@@ -5,12 +5,8 @@
 import type { BundleManifest } from '../../bundle/manifest.js';
 import type { HuggingFaceFolder, Json } from './folder.js';
 import type { GraphInfo } from './graph-info.js';
-import { identityOf, type BundlePlan, type ImportOptions, type OutputWidths } from './to-bundle.js';
+import { UNSET_MAX_LENGTH, identityOf, num, str, type BundlePlan, type ImportOptions, type OutputWidths } from './to-bundle.js';
 
-const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
-/** tokenizer_config.json's model_max_length when the model sets none. */
-const UNSET_MAX_LENGTH = 1e12;
 
 /** Source and target languages: as given, else from an opus-mt-xx-yy folder name, else tokenizer_config.json's. */
 export function languagesOf(folderName: string, tokenizerConfig: Json, options: ImportOptions): { source?: string; target?: string } {

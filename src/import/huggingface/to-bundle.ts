@@ -29,10 +29,10 @@ export const supportedTokenizerModels = ['WordPiece', 'BPE', 'Unigram'];
 /** Position ids of these families start after the padding index (fairseq's convention). */
 const offsetPositions = new Set(['roberta', 'xlm-roberta', 'camembert', 'xlm-roberta-xl', 'longformer', 'mpnet']);
 /** tokenizer_config.json's model_max_length when the model sets none (transformers' VERY_LARGE_INTEGER). */
-const UNSET_MAX_LENGTH = 1e12;
+export const UNSET_MAX_LENGTH = 1e12;
 
-const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
+export const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+export const str = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
 
 export function taskOf(config: Json): EncoderTask {
   const architecture = (Array.isArray(config.architectures) ? config.architectures : []).find((a): a is string => typeof a === 'string') ?? '';
