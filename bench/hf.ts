@@ -20,7 +20,7 @@
  * CPU (it has no device option, and tests/reference installs onnxruntime-node without its CUDA binaries).
  */
 import os from 'node:os';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -33,6 +33,7 @@ import { packageRoot } from '../src/paths.js';
 import { serverNodeFlags } from '../src/server/node-flags.js';
 import { tempDir } from '../tests/helpers/bundle-fixture.js';
 import { writeHfFixture } from '../tests/helpers/hf-fixtures.js';
+import { spawnServer } from './spawn-server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -60,23 +61,6 @@ async function ensureFixture(): Promise<string> {
     await writeFile(listFile, JSON.stringify(info.files));
   }
   return dir;
-}
-
-/** Spawns a server process and resolves with its URL once `pattern` shows on its stdout. */
-async function spawnServer(argv: string[], env: NodeJS.ProcessEnv, pattern: RegExp) {
-  const child: ChildProcess = spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-      const match = pattern.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`${argv.join(' ')} exited with ${code}: ${out}`)));
-  });
-  child.stdout!.resume(); // keep draining its log
-  const stop = () => new Promise<void>((resolve) => (child.once('exit', () => resolve()), child.kill('SIGTERM')));
-  return { url, stop, pid: child.pid! };
 }
 
 async function post(url: string, body: object, headers: Record<string, string> = {}) {

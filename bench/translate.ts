@@ -40,7 +40,7 @@
  */
 import os from 'node:os';
 import http from 'node:http';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -50,6 +50,7 @@ import { packageRoot } from '../src/paths.js';
 import { serverNodeFlags } from '../src/server/node-flags.js';
 import { tempDir } from '../tests/helpers/bundle-fixture.js';
 import { writeMarianFixture } from '../tests/helpers/marian-fixtures.js';
+import { spawnServer } from './spawn-server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -103,23 +104,6 @@ function requestPlan(texts: readonly string[]) {
   };
 }
 type Plan = ReturnType<typeof requestPlan>;
-
-/** Spawns a server process and resolves with its URL once `pattern` shows on its stdout. */
-async function spawnServer(argv: string[], env: NodeJS.ProcessEnv, pattern: RegExp) {
-  const child: ChildProcess = spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-      const match = pattern.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`${argv.join(' ')} exited with ${code}: ${out}`)));
-  });
-  child.stdout!.resume(); // keep draining its log
-  const stop = () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill('SIGTERM'))));
-  return { url, stop, pid: child.pid! };
-}
 
 /** One POST with a JSON body over `agent`: status and parsed body (null when not JSON). */
 function post(url: string, body: object, agent?: http.Agent, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
