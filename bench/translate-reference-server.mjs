@@ -5,9 +5,9 @@
  *
  *   node bench/translate-reference-server.mjs --model DIR [--port 0] [--host 127.0.0.1] [--threads N]
  *
- * POST /translate with { "texts": string[], "maxNewTokens"?: number } answers { "translations": [{ "text" }] }: one
- * pipeline call per request (no batching across requests), greedy (num_beams 1, do_sample false), max_new_tokens as
- * given (the pipeline's default, 256, when absent). Prints `listening on http://HOST:PORT` once the model is loaded
+ * POST /translate with { "texts": string[], "maxNewTokens"?: number, "minNewTokens"?: number } answers { "translations": [{ "text" }] }: one
+ * pipeline call per request (no batching across requests), greedy (num_beams 1, do_sample false), max_new_tokens and
+ * min_new_tokens as given (the pipeline's defaults, 256 and none, when absent). Prints `listening on http://HOST:PORT` once the model is loaded
  * and has answered one warm-up call. DIR is a Marian folder in Optimum's layout (config.json, generation_config.json,
  * tokenizer.json, tokenizer_config.json, onnx/encoder_model.onnx, onnx/decoder_model_merged.onnx); it is read
  * locally only (remote models off, no file cache).
@@ -55,7 +55,15 @@ serveTexts({
     if (maxNewTokens !== undefined && !(Number.isInteger(maxNewTokens) && maxNewTokens >= 1 && maxNewTokens <= 512)) {
       throw Object.assign(new Error('maxNewTokens must be an integer in 1..512'), { status: 400 });
     }
-    const output = await translator(texts, { ...greedy, ...(maxNewTokens === undefined ? {} : { max_new_tokens: maxNewTokens }) });
+    const minNewTokens = body.minNewTokens;
+    if (minNewTokens !== undefined && !(Number.isInteger(minNewTokens) && minNewTokens >= 0 && minNewTokens <= 512)) {
+      throw Object.assign(new Error('minNewTokens must be an integer in 0..512'), { status: 400 });
+    }
+    const output = await translator(texts, {
+      ...greedy,
+      ...(maxNewTokens === undefined ? {} : { max_new_tokens: maxNewTokens }),
+      ...(minNewTokens === undefined ? {} : { min_new_tokens: minNewTokens }),
+    });
     return { translations: output.map((t) => ({ text: t.translation_text })) };
   },
 });

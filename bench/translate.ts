@@ -6,19 +6,24 @@
  * .cache/translate-bench/opus-mt-en-de and reused):
  *   - Polyhead (continuous): dist/src/main.js in its own process (empty data dir, no default model), the folder imported
  *     with importHuggingFace and loaded; its generator admits new requests at every decoding step;
- *   - Polyhead (static): the same with POLYHEAD_CONTINUOUS_BATCHING=false (new requests wait until the running batch
- *     has drained);
+ *   - Polyhead (static): the same with POLYHEAD_CONTINUOUS_BATCHING=false: static batching as generate() does it (new
+ *     requests wait until the running batch has drained; a sequence that ends early is answered, but its rows run on
+ *     as padding until the batch's longest ends);
  *   - transformers.js: bench/translate-reference-server.mjs, the translation pipeline behind node:http, one pipeline
  *     call per request.
  * They run one after the other, never together.
  *
  * Parity first: the reference server answers a few probe requests, then each Polyhead configuration must answer the
- * same texts (greedy, same maxNewTokens; one text per request, so transformers.js stops at its own </s>); any
- * difference stops the run before it measures anything of that system.
+ * same texts (greedy, same limits; one text per request); any difference stops the run before it measures anything
+ * of that system.
  *
  * Load: closed-loop clients in this process (node:http, keep-alive), each sending one request at a time with one text;
  * request k of a phase carries a fixture sentence made unique with a " (round)" suffix (as bench/serve.ts does) and a
- * maxNewTokens in 8..64 drawn from a seeded generator, so every system gets the same sequence of requests. Each phase
+ * length n in 8..64 drawn from a seeded generator, so every system gets the same sequence of requests. The request asks
+ * for maxNewTokens = minNewTokens = n (min_new_tokens in transformers.js): the random-weight model would choose </s>
+ * after ~12 tokens whatever the limit, so the minimum is what makes output lengths vary as a real model's do; every
+ * answer is n - 1 tokens and the forced </s> (both systems force eos at the limit, as Marian's generation config
+ * asks). Each phase
  * runs a warm-up, then the --duration window, then stops sending and lets every request in flight finish (the
  * reference server cannot cancel a pipeline call: a request abandoned by a client would run on into the next phase).
  * A phase counts the requests that ended inside its window: requests/s, generated tokens/s, p50/p99 latency timed
@@ -168,7 +173,7 @@ const polyheadTarget = (name: string, url: string, pid: number): Target => ({
   name,
   pid,
   url,
-  body: (text, n) => ({ query: `query($t: [String!]!, $n: Int) { translate(texts: $t, model: "${model}", beams: 1, maxNewTokens: $n) { text tokenCount } }`, variables: { t: [text], n } }),
+  body: (text, n) => ({ query: `query($t: [String!]!, $n: Int) { translate(texts: $t, model: "${model}", beams: 1, maxNewTokens: $n, minNewTokens: $n) { text tokenCount } }`, variables: { t: [text], n } }),
   read: (json) => {
     const t = json?.errors ? undefined : json?.data?.translate?.[0];
     return t && typeof t.text === 'string' ? { text: t.text, tokenCount: t.tokenCount } : null;
@@ -179,7 +184,7 @@ const referenceTarget = (url: string, pid: number): Target => ({
   name: 'transformers.js',
   pid,
   url: `${url}/translate`,
-  body: (text, n) => ({ texts: [text], maxNewTokens: n }),
+  body: (text, n) => ({ texts: [text], maxNewTokens: n, minNewTokens: n }),
   read: (json) => {
     const t = json?.translations?.[0];
     return t && typeof t.text === 'string' ? { text: t.text } : null;

@@ -40,8 +40,10 @@ export interface GenerationResult {
 }
 
 export interface StepStats {
-  /** Rows in the step: every live hypothesis of every running request. */
+  /** Rows in the step: every live hypothesis of every running request, padding rows included. */
   rows: number;
+  /** Static batching only: rows of sequences already answered, carried until their batch drains. */
+  paddingRows: number;
   requests: number;
   /** Requests that joined at this step (their encoder pass ran just before it). */
   admitted: number;
@@ -83,7 +85,10 @@ export interface GeneratorOptions {
   maxQueue: number;
   /**
    * true: waiting requests join the running batch at any step, as soon as slots and budget allow (iteration-
-   * level batching). false: a static batcher, admitting only when the running batch has drained. Default true.
+   * level batching), and a finished sequence leaves at once. false: static batching as Hugging Face's generate()
+   * does it: a batch is admitted only when the previous one has drained, and a sequence that finished early is
+   * answered but its rows stay in every step as padding (fed eos, outputs dropped) until the batch's longest
+   * sequence ends. Its reservation therefore covers maxPositions tokens per beam. Default true.
    */
   continuous: boolean;
   /** Time source and timers; injectable for tests. Default: performance.now() and the global timers. */
@@ -156,6 +161,8 @@ export class Seq2SeqGenerator {
   private readonly waiting: Job[] = [];
   /** Admitted requests in admission order, which is their rows' order in each step. */
   private active: Job[] = [];
+  /** Static batching: answered requests whose rows still run as padding until the batch drains. */
+  private padding: Job[] = [];
   private looping = false;
   private closing: Promise<void> | undefined;
   private onIdle: (() => void) | undefined;
@@ -197,7 +204,7 @@ export class Seq2SeqGenerator {
   }
 
   get depth(): { waiting: number; requests: number; rows: number; slots: number; reservedTokens: number } {
-    const rows = this.active.reduce((n, job) => n + job.rowSlots.length, 0);
+    const rows = [...this.active, ...this.padding].reduce((n, job) => n + job.rowSlots.length, 0);
     return { waiting: this.waiting.length, requests: this.active.length, rows, slots: this.pool.busySlots, reservedTokens: this.pool.reservedTokens };
   }
 
@@ -248,10 +255,11 @@ export class Seq2SeqGenerator {
     if (request.deadline !== undefined && Number.isNaN(request.deadline)) throw new TypeError('Seq2SeqGenerator.submit: deadline is NaN');
 
     const limit = Math.min(maxNewTokens, this.backend.maxPositions);
-    const reservation = source.length + beams * limit;
+    // A static batch's padding rows run on to the batch's longest sequence, at most maxPositions.
+    const reservation = source.length + beams * (this.options.continuous ? limit : this.backend.maxPositions);
     if (beams > this.options.maxActiveRows) throw new RangeError(`Seq2SeqGenerator.submit: ${beams} beams exceed maxActiveRows (${this.options.maxActiveRows})`);
     if (reservation > this.options.tokenBudget) {
-      throw new RangeError(`Seq2SeqGenerator.submit: ${source.length} source tokens + ${beams} beams x ${limit} tokens exceed the token budget (${this.options.tokenBudget})`);
+      throw new RangeError(`Seq2SeqGenerator.submit: a reservation of ${reservation} tokens (${source.length} source tokens + ${beams} beams) exceeds the token budget (${this.options.tokenBudget})`);
     }
     const { eosTokenId, forceEosAtMaxLength } = this.options;
     const processors: LogitsProcessor[] = [];
@@ -347,11 +355,16 @@ export class Seq2SeqGenerator {
     for (const job of [...this.waiting, ...this.active]) {
       if (job.deadline !== undefined && job.deadline <= now) this.fail(job, deadlineExceeded());
     }
-    if (!this.active.some((job) => job.settled)) return;
-    this.active = this.active.filter((job) => {
-      if (job.settled) this.retire(job);
-      return !job.settled;
-    });
+    if (this.active.some((job) => job.settled)) {
+      this.active = this.active.filter((job) => {
+        if (job.settled) this.retire(job);
+        return !job.settled;
+      });
+    }
+    if (this.active.length === 0 && this.padding.length > 0) {
+      for (const job of this.padding) this.retire(job);
+      this.padding = [];
+    }
   }
 
   private retire(job: Job): void {
@@ -418,6 +431,14 @@ export class Seq2SeqGenerator {
         });
       });
     }
+    const liveRows = rows.length;
+    // Padding rows go last, so the live rows' logits keep their offsets. Each feeds eos at the position its
+    // cache has reached (every row of a job has run job.steps steps).
+    const padding = [...this.padding];
+    for (const job of padding) {
+      for (const slot of job.rowSlots) rows.push({ slot, token: this.options.eosTokenId, position: job.steps, encoded: job.encoded });
+    }
+    const paddingRows = rows.length - liveRows;
     const stepStart = this.clock.now();
     let backendMs = 0;
     let finished = 0;
@@ -447,6 +468,11 @@ export class Seq2SeqGenerator {
         if (job.search!.done) {
           this.complete(job);
           finished++;
+          if (!this.options.continuous) {
+            // Answered, but its rows (slots as they were in this step) stay in the batch until it drains.
+            this.active.splice(this.active.indexOf(job), 1);
+            this.padding.push(job);
+          }
           continue;
         }
         const plan = planBeamSlots(job.slots, job.rowSlots, parents);
@@ -454,6 +480,7 @@ export class Seq2SeqGenerator {
         for (const [from, to] of plan.forks) this.backend.fork(from, to);
         job.rowSlots = plan.slots;
       }
+      for (const job of padding) job.steps++;
     } catch (cause) {
       // The caches of every row are in doubt now: the whole batch fails, as the encoder scheduler does.
       const error = batchFailed(`A decoding step of ${rows.length} rows failed`, cause);
@@ -464,7 +491,7 @@ export class Seq2SeqGenerator {
     this.recentFinished = RATE_DECAY * this.recentFinished + finished;
     this.recentMs = RATE_DECAY * this.recentMs + (endedAt - startedAt);
     try {
-      this.options.onStep?.({ rows: rows.length, requests: running.length, admitted, backendMs, ms: endedAt - startedAt });
+      this.options.onStep?.({ rows: rows.length, paddingRows, requests: running.length, admitted, backendMs, ms: endedAt - startedAt });
     } catch {
       // Metrics must never stop the loop.
     }

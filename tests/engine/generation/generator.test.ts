@@ -149,6 +149,11 @@ describe('continuous batching', () => {
     const lastOfFirstBatch = Math.max(...[1, 2, 3, 4].map((tag) => backend.stepsOf(tag).at(-1)!));
     assert.equal(backend.stepsOf(20)[0], lastOfFirstBatch + 1, 'the late requests start right after the first batch drains');
     assert.deepEqual(backend.encodeCalls, [[1, 2, 3, 4], [20, 21]]);
+    // Static batching as generate() does it: rows of sequences already answered stay in each step as padding.
+    const firstBatchSteps = backend.steps.slice(0, lastOfFirstBatch + 1);
+    assert.ok(firstBatchSteps.every((rows) => tagsOf(rows).join() === '1,2,3,4'), 'every request of the first batch has a row in each of its steps');
+    assert.ok(new Set([1, 2, 3, 4].map((tag) => staticRun.results[tag - 1]!.ids.length)).size > 1, 'the first batch\'s lengths differ');
+    assert.deepEqual(backend.busySlots, [], 'every cache released once the batches drained');
     assert.deepEqual(staticRun.results, continuousRun.results, 'the same answers either way');
     assert.ok(continuousRun.backend.steps.length < backend.steps.length, `${continuousRun.backend.steps.length} steps continuous vs ${backend.steps.length} static`);
   });

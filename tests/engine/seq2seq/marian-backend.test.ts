@@ -2,6 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Seq2SeqGenerator, type GenerationResult, type GeneratorOptions } from '../../../src/engine/generation/generator.js';
 import { MarianBackend, type MarianBackendOptions } from '../../../src/engine/seq2seq/marian-backend.js';
+import { logSoftmaxInPlace } from '../../../src/engine/generation/logits-processors.js';
 import { asResult, marianTiny, OptimumReference, SENTENCES, tokenize, type Fixture } from './marian-reference.js';
 
 /** Longer than the fixture's translations (the test of a shorter limit cuts them). */
@@ -234,5 +235,91 @@ describe('MarianBackend caches', () => {
   it('refuses a folder without a usable decoder, naming what it looked for', async () => {
     await assert.rejects(MarianBackend.load(fixture.dir, { decoderFile: 'onnx/decoder_with_past_model.onnx' }), /decoder_with_past_model\.onnx: cannot find the decoder weight model\.decoder\.layers\.0\.encoder_attn\.k_proj/);
     await assert.rejects(MarianBackend.load(fixture.dir, { encoderFile: 'onnx/nothing.onnx' }), /nothing\.onnx/);
+  });
+});
+
+// The exhaustive check of beam search on the real Marian architecture: the marian-tiny model with every token but eos
+// and four pieces suppressed (as bad words), and a limit of four places (eos forced in the last), has 1 + 4 + 16 + 64
+// = 85 possible outputs. Each is scored from Optimum's decoder_model.onnx without cache: log-softmax over the whole
+// vocabulary, then the rules, summed, over length^lengthPenalty. With 85 beams beam search can drop nothing, so it
+// must return the best of them.
+describe('MarianBackend beam search: the best sequence of an exhaustive enumeration', () => {
+  const LIMIT_PLACES = 4;
+  let fixture: Fixture;
+  let reference: OptimumReference;
+  let backend: MarianBackend;
+  let sources: Int32Array[];
+
+  before(async () => {
+    fixture = await marianTiny('unmerged');
+    reference = await OptimumReference.load(fixture);
+    backend = await MarianBackend.load(fixture.dir);
+    sources = await tokenize(fixture.dir, SENTENCES);
+  });
+
+  after(async () => {
+    await Promise.all([backend.close(), reference.release()]);
+  });
+
+  /** Every output under the rules, with the summed log-probability of its tokens. */
+  async function enumerate(source: Int32Array, allowed: readonly number[]) {
+    const { eosId, decoderStartId, vocabSize: V } = fixture.info;
+    const hidden = await reference.encode(source);
+    const complete: Array<{ tokens: number[]; sum: number }> = [];
+    let open: Array<{ tokens: number[]; sum: number }> = [{ tokens: [], sum: 0 }];
+    while (open.length > 0) {
+      const place = open[0]!.tokens.length;
+      if (place === LIMIT_PLACES - 1) {
+        // The forced eos: log-probability 0 once the rule has set every other token to -Infinity.
+        for (const prefix of open) complete.push({ tokens: [...prefix.tokens, eosId], sum: prefix.sum });
+        break;
+      }
+      const { logits } = await reference.noCache(hidden, source.length, open.map((prefix) => [decoderStartId, ...prefix.tokens]));
+      const next: typeof open = [];
+      open.forEach((prefix, r) => {
+        const row = logits.subarray(r * V, (r + 1) * V);
+        logSoftmaxInPlace(row);
+        complete.push({ tokens: [...prefix.tokens, eosId], sum: prefix.sum + row[eosId]! });
+        for (const token of allowed) next.push({ tokens: [...prefix.tokens, token], sum: prefix.sum + row[token]! });
+      });
+      open = next;
+    }
+    return complete;
+  }
+
+  it('85 beams over a five-token choice return the highest-scoring of the 85 outputs, for several length penalties', async () => {
+    const { eosId, padId, vocabSize: V } = fixture.info;
+    let ties = 0;
+    const winners = new Set<string>();
+    for (const source of sources.slice(0, 4)) {
+      // The four pieces the model likes most at the first place: a choice it cares about.
+      const { logits } = await reference.noCache(await reference.encode(source), source.length, [[fixture.info.decoderStartId]]);
+      const allowed = [...logits.keys()].filter((id) => id !== eosId && id !== padId).sort((a, b) => logits[b]! - logits[a]!).slice(0, 4);
+      const keep = new Set([eosId, ...allowed]);
+      const badWordsIds = [...Array(V).keys()].filter((id) => !keep.has(id));
+      const all = await enumerate(source, allowed);
+      assert.equal(all.length, 85);
+      for (const lengthPenalty of [0, 0.5, 1, 2]) {
+        const scored = all.map((s) => ({ ...s, score: s.sum / s.tokens.length ** lengthPenalty })).sort((a, b) => b.score - a.score);
+        const best = scored[0]!;
+        // Float32 logits: a near tie would make "the best" depend on rounding; such cases are counted, not judged.
+        if (scored[1]!.score > best.score - 1e-4) {
+          ties++;
+          continue;
+        }
+        for (const earlyStopping of [true, false]) {
+          const g = generator(backend, fixture, { badWordsIds: [padId, ...badWordsIds], maxActiveRows: 96 });
+          const result = await g.submit({ source, maxNewTokens: LIMIT_PLACES, beams: all.length, lengthPenalty, earlyStopping });
+          const label = `source ${[...source].join(' ')}, lengthPenalty ${lengthPenalty}, earlyStopping ${earlyStopping}`;
+          assert.deepEqual(ids(result), asResult(best.tokens, eosId), label);
+          assert.ok(Math.abs(result.score! - best.score) < 1e-4, `${label}: ${result.score} vs ${best.score}`);
+          await g.close();
+        }
+        winners.add(best.tokens.join(' '));
+      }
+    }
+    assert.ok(ties <= 4, `${ties} near ties`);
+    assert.ok(winners.size >= 3, `the best sequence changes with the source and the length penalty: ${[...winners].join(' | ')}`);
+    assert.ok([...winners].some((w) => w.split(' ').length > 1), 'some winners are longer than a lone eos');
   });
 });
