@@ -113,6 +113,18 @@ export const bundleManifestSchema = z
       outputs: z.object({ tokens: z.string().min(1).optional(), pooled: z.string().min(1).optional() }).default({ tokens: 'token_states', pooled: 'pooled' }),
       license: z.string().min(1),
       source,
+      /** The backbone these weights were fine-tuned from (registered before this bundle). */
+      parent: z.object({ name, version }).optional(),
+      /** How a fine-tuned backbone was made: its datasets (declared in `datasets`), hyperparameters, per-task validation curves. */
+      fineTuning: z
+        .object({
+          datasets: z.array(z.object({ name: z.string().min(1), role: z.enum(['training', 'validation']) })).default([]),
+          hyperparameters: z.record(z.string(), z.unknown()).default({}),
+          validationCurves: z
+            .array(z.object({ task: z.string().min(1), epoch: z.number().int().nonnegative(), metric: z.string().min(1), value: z.number().finite(), loss: z.number().finite().optional() }))
+            .default([]),
+        })
+        .optional(),
     }),
     heads: z.array(head).default([]),
     /**
@@ -165,6 +177,12 @@ export const bundleManifestSchema = z
         if (!datasets.has(d.name)) ctx.addIssue({ code: 'custom', path: ['heads', i, 'datasets', j, 'name'], message: `dataset "${d.name}" is not declared in datasets` });
       }),
     );
+    m.backbone.fineTuning?.datasets.forEach((d, j) => {
+      if (!datasets.has(d.name)) ctx.addIssue({ code: 'custom', path: ['backbone', 'fineTuning', 'datasets', j, 'name'], message: `dataset "${d.name}" is not declared in datasets` });
+    });
+    if (m.backbone.parent && m.backbone.parent.name === m.backbone.name && m.backbone.parent.version === m.backbone.version) {
+      ctx.addIssue({ code: 'custom', path: ['backbone', 'parent'], message: 'a backbone cannot be its own parent' });
+    }
     m.evaluations.forEach((e, i) => {
       if (!heads.has(e.head)) ctx.addIssue({ code: 'custom', path: ['evaluations', i, 'head'], message: `head "${e.head}" is not declared in heads` });
       if (!datasets.has(e.dataset)) ctx.addIssue({ code: 'custom', path: ['evaluations', i, 'dataset'], message: `dataset "${e.dataset}" is not declared in datasets` });

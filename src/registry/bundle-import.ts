@@ -99,7 +99,20 @@ async function registerBundle(tx: Tx, bundle: LoadedBundle, examples: Record<str
     return { modelName: model.name, version: existing.version, versionId: existing.id, created: false };
   }
 
-  const backbone = await findOrCreateBackbone(tx, manifest, sha.get(manifest.backbone.file)!, sha.get(manifest.tokenizer)!);
+  // Datasets first: a fine-tuned backbone's lineage names them.
+  const datasetIds = new Map<string, number>();
+  for (const dataset of manifest.datasets) {
+    const { id, created } = await findOrCreateDataset(tx, dataset);
+    datasetIds.set(dataset.name, id);
+    const stored = examples[dataset.name];
+    if (created && stored?.length) {
+      await tx.datasetExample.createMany({
+        data: stored.map((e) => ({ datasetId: id, split: e.split, text: e.text, label: e.label ?? null, entities: e.entities ?? undefined })),
+      });
+    }
+  }
+
+  const backbone = await findOrCreateBackbone(tx, manifest, sha.get(manifest.backbone.file)!, sha.get(manifest.tokenizer)!, datasetIds);
   const parent = manifest.parent
     ? await tx.modelVersion.findUnique({ where: { modelId_version: { modelId: model.id, version: manifest.parent } } })
     : null;
@@ -119,18 +132,6 @@ async function registerBundle(tx: Tx, bundle: LoadedBundle, examples: Record<str
       files: { create: bundle.files.map((f) => ({ path: f.path, sha256: f.sha256, sizeBytes: f.sizeBytes })) },
     },
   });
-
-  const datasetIds = new Map<string, number>();
-  for (const dataset of manifest.datasets) {
-    const { id, created } = await findOrCreateDataset(tx, dataset);
-    datasetIds.set(dataset.name, id);
-    const stored = examples[dataset.name];
-    if (created && stored?.length) {
-      await tx.datasetExample.createMany({
-        data: stored.map((e) => ({ datasetId: id, split: e.split, text: e.text, label: e.label ?? null, entities: e.entities ?? undefined })),
-      });
-    }
-  }
 
   const headIds = new Map<string, number>();
   for (const head of manifest.heads) {
@@ -185,7 +186,7 @@ function assertSameFiles(manifest: BundleManifest, registered: HashedFile[], inc
   }
 }
 
-async function findOrCreateBackbone(tx: Tx, manifest: BundleManifest, fileSha256: string, tokenizerSha256: string) {
+async function findOrCreateBackbone(tx: Tx, manifest: BundleManifest, fileSha256: string, tokenizerSha256: string, datasetIds: Map<string, number>) {
   const b = manifest.backbone;
   const existing = await tx.backbone.findUnique({ where: { name_version: { name: b.name, version: b.version } } });
   if (existing) {
@@ -194,8 +195,15 @@ async function findOrCreateBackbone(tx: Tx, manifest: BundleManifest, fileSha256
     }
     return existing;
   }
+  const parent = b.parent ? await tx.backbone.findUnique({ where: { name_version: { name: b.parent.name, version: b.parent.version } } }) : null;
+  if (b.parent && !parent) throw new PolyheadError('BUNDLE_INVALID', `backbone.parent: backbone ${b.parent.name} ${b.parent.version} is not registered`);
+  const tuning = b.fineTuning;
   return tx.backbone.create({
     data: {
+      parentId: parent?.id,
+      hyperparameters: tuning ? (tuning.hyperparameters as object) : undefined,
+      validationCurves: tuning ? tuning.validationCurves : undefined,
+      datasets: tuning ? { create: tuning.datasets.map((d) => ({ datasetId: datasetIds.get(d.name)!, role: roleEnum[d.role] })) } : undefined,
       name: b.name,
       version: b.version,
       architecture: b.architecture,

@@ -44,6 +44,8 @@ export function createRegistryLoaders(prisma: PrismaClient) {
     filesByVersion: manyBy((ids) => prisma.bundleFile.findMany({ where: { versionId: inIds(ids) }, orderBy: { path: 'asc' } }), (f) => f.versionId),
     headsByVersion: manyBy((ids) => prisma.head.findMany({ where: { versionId: inIds(ids) }, orderBy: { name: 'asc' } }), (h) => h.versionId),
     headsByBackbone: manyBy((ids) => prisma.head.findMany({ where: { backboneId: inIds(ids) }, orderBy: { id: 'asc' } }), (h) => h.backboneId),
+    childrenByBackbone: manyBy((ids) => prisma.backbone.findMany({ where: { parentId: inIds(ids) }, orderBy: { id: 'asc' } }), (b) => b.parentId!),
+    backboneDatasetsByBackbone: manyBy((ids) => prisma.backboneDataset.findMany({ where: { backboneId: inIds(ids) } }), (l) => l.backboneId),
     headDatasetsByHead: manyBy((ids) => prisma.headDataset.findMany({ where: { headId: inIds(ids) } }), (l) => l.headId),
     headDatasetsByDataset: manyBy((ids) => prisma.headDataset.findMany({ where: { datasetId: inIds(ids) } }), (l) => l.datasetId),
     evaluationsByHead: manyBy((ids) => prisma.evaluation.findMany({ where: { headId: inIds(ids) }, orderBy: { id: 'asc' } }), (e) => e.headId),

@@ -1,6 +1,6 @@
 // Field resolvers that make the registry navigable both ways; each goes through a per-request loader.
 import { Arg, Ctx, FieldResolver, Resolver, Root } from 'type-graphql';
-import { Backbone, PretrainedSource } from '../schema/backbone.type.js';
+import { Backbone, BackboneDataset, PretrainedSource, ValidationPoint } from '../schema/backbone.type.js';
 import { Dataset, Evaluation } from '../schema/dataset.type.js';
 import { Head, HeadDataset, LabelSet } from '../schema/head.type.js';
 import { BundleFile, Model, ModelAlias, ModelVersion } from '../schema/model.type.js';
@@ -88,6 +88,40 @@ export class BackboneLineageResolver {
   @FieldResolver(() => [ModelVersion])
   modelVersions(@Root() backbone: Backbone, @Ctx() ctx: RequestContext) {
     return ctx.loaders.versionsByBackbone.load(backbone.id);
+  }
+
+  @FieldResolver(() => Backbone, { nullable: true, description: 'The backbone this one was fine-tuned from; null for pretrained weights taken as they are.' })
+  parent(@Root() backbone: Backbone, @Ctx() ctx: RequestContext) {
+    return backbone.parentId === null ? null : ctx.loaders.backbone.load(backbone.parentId);
+  }
+
+  @FieldResolver(() => [Backbone], { description: 'Backbones fine-tuned from this one.' })
+  children(@Root() backbone: Backbone, @Ctx() ctx: RequestContext) {
+    return ctx.loaders.childrenByBackbone.load(backbone.id);
+  }
+
+  @FieldResolver(() => [BackboneDataset], { description: 'Fine-tuned backbones only: the datasets of the run (training, including unlabelled text; validation).' })
+  datasets(@Root() backbone: Backbone, @Ctx() ctx: RequestContext) {
+    return ctx.loaders.backboneDatasetsByBackbone.load(backbone.id);
+  }
+
+  @FieldResolver(() => [ValidationPoint], { description: "Fine-tuned backbones only: each task's validation metric and loss per epoch." })
+  validationCurves(@Root() backbone: Backbone): ValidationPoint[] {
+    const points = Array.isArray(backbone.validationCurves) ? (backbone.validationCurves as Array<Partial<ValidationPoint>>) : [];
+    return points.map((p) => ({ task: String(p.task), epoch: Number(p.epoch), metric: String(p.metric), value: Number(p.value), loss: typeof p.loss === 'number' ? p.loss : null }));
+  }
+}
+
+@Resolver(() => BackboneDataset)
+export class BackboneDatasetResolver {
+  @FieldResolver(() => Dataset)
+  dataset(@Root() link: BackboneDataset, @Ctx() ctx: RequestContext) {
+    return ctx.loaders.dataset.load(link.datasetId);
+  }
+
+  @FieldResolver(() => Backbone)
+  backbone(@Root() link: BackboneDataset, @Ctx() ctx: RequestContext) {
+    return ctx.loaders.backbone.load(link.backboneId);
   }
 }
 

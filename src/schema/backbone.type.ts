@@ -1,4 +1,6 @@
-import { Field, ID, Int, ObjectType } from 'type-graphql';
+import { GraphQLJSONObject } from 'graphql-scalars';
+import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
+import { DatasetRole } from './enums.js';
 
 @ObjectType({ description: 'Where pretrained weights came from.' })
 export class PretrainedSource {
@@ -27,8 +29,28 @@ export class Backbone {
   @Field() fileSha256!: string;
   @Field() tokenizerSha256!: string;
   @Field() createdAt!: Date;
+  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Fine-tuned backbones only: the hyperparameters of the run that made it.' })
+  hyperparameters!: unknown;
+  parentId!: number | null;
+  validationCurves!: unknown;
   sourceName!: string;
   sourceVersion!: string | null;
   sourceUrl!: string | null;
   citation!: string | null;
+}
+
+@ObjectType({ description: "One point of a fine-tuning run's validation curve: a task's metric and loss after an epoch." })
+export class ValidationPoint {
+  @Field() task!: string;
+  @Field(() => Int) epoch!: number;
+  @Field() metric!: string;
+  @Field(() => Float) value!: number;
+  @Field(() => Float, { nullable: true }) loss!: number | null;
+}
+
+@ObjectType({ description: 'Lineage: a dataset a backbone was fine-tuned or validated on.' })
+export class BackboneDataset {
+  @Field(() => DatasetRole) role!: DatasetRole;
+  backboneId!: number;
+  datasetId!: number;
 }

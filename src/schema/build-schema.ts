@@ -15,6 +15,7 @@ import {
   DatasetLineageResolver,
   EvaluationLineageResolver,
   HeadDatasetResolver,
+  BackboneDatasetResolver,
   HeadLineageResolver,
   ModelLineageResolver,
   VersionLineageResolver,
@@ -34,6 +35,7 @@ export const resolvers = [
   BackboneLineageResolver,
   HeadLineageResolver,
   HeadDatasetResolver,
+  BackboneDatasetResolver,
   DatasetLineageResolver,
   EvaluationLineageResolver,
 ] as const;
