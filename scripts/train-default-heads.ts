@@ -106,6 +106,9 @@ async function main(): Promise<void> {
   const values = [sentiment.training.validation.metric, s.test!.accuracy, s['test-detokenized']!.accuracy, s.ood!.accuracy];
   const table: string[] = ['head       dataset                      split               metric          value   samples'];
   rows.forEach(([head, dataset, splitName, metric, samples], i) => table.push(`${head.padEnd(10)} ${dataset.padEnd(28)} ${splitName.padEnd(19)} ${metric.padEnd(15)} ${values[i]!.toFixed(4)}  ${samples}`));
+  const c = sentiment.calibration!;
+  table.push(`sentiment  temperature ${c.temperature.toFixed(4)} (fitted on ${c.validationSamples} validation sentences, NLL ${c.validationNllBefore.toFixed(4)} -> ${c.validationNllAfter.toFixed(4)})`);
+  for (const [name, e] of Object.entries(s)) table.push(`sentiment  ${name.padEnd(28)} expected_calibration_error ${e.uncalibratedExpectedCalibrationError.toFixed(4)} -> ${e.expectedCalibrationError.toFixed(4)}  ${e.samples}`);
   table.push(`entities   synthetic-ner                validation          token_micro_f1  ${entities.training.validation.metric.toFixed(4)}  ${nerValidation.length} texts`);
   table.push(`entities   ner-dev                      evaluation          micro_f1        ${dev.micro.f1.toFixed(4)}  ${dev.goldSpans} spans / ${dev.texts} texts`);
   table.push(`entities   ner-dev                      evaluation          micro_precision ${dev.micro.precision.toFixed(4)}`);
@@ -213,6 +216,9 @@ async function main(): Promise<void> {
     evaluation('sentiment', PANG, 'test', 'accuracy', s.test!.accuracy, s.test!.samples),
     evaluation('sentiment', PANG, 'test-detokenized', 'accuracy', s['test-detokenized']!.accuracy, s['test-detokenized']!.samples),
     evaluation('sentiment', OOD, 'evaluation', 'accuracy', s.ood!.accuracy, s.ood!.samples),
+    evaluation('sentiment', PANG, 'test', 'expected_calibration_error', s.test!.expectedCalibrationError, s.test!.samples),
+    evaluation('sentiment', PANG, 'test', 'expected_calibration_error_uncalibrated', s.test!.uncalibratedExpectedCalibrationError, s.test!.samples),
+    evaluation('sentiment', OOD, 'evaluation', 'expected_calibration_error', s.ood!.expectedCalibrationError, s.ood!.samples),
     evaluation('entities', SYN, 'validation', 'token_micro_f1', entities.training.validation.metric, nerValidation.length),
     evaluation('entities', DEV, 'evaluation', 'span_micro_f1', dev.micro.f1, dev.goldSpans),
     evaluation('entities', DEV, 'evaluation', 'span_micro_precision', dev.micro.precision, dev.micro.tp + dev.micro.fp),

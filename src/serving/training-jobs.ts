@@ -203,6 +203,13 @@ export class TrainingJobs {
     const value = 'accuracy' in evaluation ? evaluation.accuracy : evaluation.micro.f1;
     const metric = 'accuracy' in evaluation ? 'accuracy' : 'span_micro_f1';
     job.metrics = [{ metric, value, split: 'test', samples: split.test.length }];
+    // A classification head serves temperature-scaled scores: their calibration error, and the one before scaling.
+    if ('accuracy' in evaluation) {
+      job.metrics.push(
+        { metric: 'expected_calibration_error', value: evaluation.expectedCalibrationError, split: 'test', samples: split.test.length },
+        { metric: 'expected_calibration_error_uncalibrated', value: evaluation.uncalibratedExpectedCalibrationError, split: 'test', samples: split.test.length },
+      );
+    }
     job.phase = 'export';
 
     const version = `${parent.version.split('+')[0]}+${request.head}.${job.id.slice(0, 8)}`;
@@ -235,7 +242,7 @@ export class TrainingJobs {
         ],
       });
       if (!manifest.datasets.some((d) => d.name === datasetName)) manifest.datasets.push(datasetEntry);
-      manifest.evaluations.push({ head: request.head, dataset: datasetName, split: 'test', metric, value, samples: split.test.length });
+      for (const m of job.metrics) manifest.evaluations.push({ head: request.head, dataset: datasetName, split: m.split, metric: m.metric, value: m.value, samples: m.samples });
     }, { [`heads/${request.head}.onnx`]: trained.onnx });
     try {
       await this.deps.registry.importBundle(dir, request.dataset ? {} : { [datasetName]: stored });

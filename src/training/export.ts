@@ -12,6 +12,12 @@ export interface ExportOptions {
   /** Graph name and doc string stored in the file. */
   name?: string;
   description?: string;
+  /**
+   * Classifier only: the logits are divided by this temperature inside the graph (temperature scaling,
+   * src/evaluation/calibration.ts), so the engine's softmax serves calibrated scores; argmax is unchanged.
+   * Default 1: no division, the graph as before.
+   */
+  temperature?: number;
 }
 
 function standardiseAndFirstLayer(g: OnnxGraphBuilder, input: string, w: HeadWeights): string {
@@ -22,11 +28,18 @@ function standardiseAndFirstLayer(g: OnnxGraphBuilder, input: string, w: HeadWei
   return g.op('MatMul', [standardised, g.initializer('dense1.weight', w.w1, [w.inputSize, span * firstLayerSize(w)])], { output: 'dense1_windowed' });
 }
 
-function outputLayers(g: OnnxGraphBuilder, z1: string, w: HeadWeights): string {
-  if (w.hidden === 0) return g.op('Identity', [z1], { output: 'logits' });
-  const h = g.op('Relu', [z1], { output: 'hidden' });
-  const product = g.op('MatMul', [h, g.initializer('dense2.weight', w.w2, [w.hidden, w.numLabels])]);
-  return g.op('Add', [product, g.initializer('dense2.bias', w.b2, [w.numLabels])], { output: 'logits' });
+function outputLayers(g: OnnxGraphBuilder, z1: string, w: HeadWeights, temperature = 1): string {
+  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new Error(`export: temperature must be a positive number, got ${temperature}`);
+  const scaled = temperature !== 1;
+  const output = scaled ? 'uncalibrated_logits' : 'logits';
+  let logits: string;
+  if (w.hidden === 0) logits = g.op('Identity', [z1], { output });
+  else {
+    const h = g.op('Relu', [z1], { output: 'hidden' });
+    const product = g.op('MatMul', [h, g.initializer('dense2.weight', w.w2, [w.hidden, w.numLabels])]);
+    logits = g.op('Add', [product, g.initializer('dense2.bias', w.b2, [w.numLabels])], { output });
+  }
+  return scaled ? g.op('Div', [logits, g.initializer('temperature', Float32Array.of(temperature), [])], { output: 'logits' }) : logits;
 }
 
 export function exportClassifierOnnx(w: HeadWeights, options: ExportOptions = {}): Uint8Array {
@@ -35,7 +48,7 @@ export function exportClassifierOnnx(w: HeadWeights, options: ExportOptions = {}
   g.input('pooled', 'float32', ['batch', w.inputSize]);
   const a = standardiseAndFirstLayer(g, 'pooled', w);
   const z1 = g.op('Add', [a, g.initializer('dense1.bias', w.b1, [w.b1.length])], { output: 'dense1' });
-  outputLayers(g, z1, w);
+  outputLayers(g, z1, w, options.temperature);
   g.output('logits', 'float32', ['batch', w.numLabels]);
   return g.toBytes();
 }

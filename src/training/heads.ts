@@ -8,6 +8,7 @@ import { FeatureCache, type TokenFeatures } from './features.js';
 import { exportClassifierOnnx, exportTokenClassifierOnnx } from './export.js';
 import { createOnnxBackend, type MatMulBackend } from './linalg.js';
 import { accuracy, spanMetrics, type SpanMetrics } from './metrics.js';
+import { expectedCalibrationError, fitTemperature, softmaxWithTemperature, topClass } from '../evaluation/calibration.js';
 import { predictLogits, type HeadWeights } from './model.js';
 import type { ProgressListener } from './progress.js';
 import { argmaxRows, trainClassifier, trainTokenClassifier, type CommonTrainOptions, type TrainResult } from './train.js';
@@ -80,6 +81,20 @@ export interface ClassificationEvaluation {
   samples: number;
   /** Per gold label: examples and accuracy on them (recall). */
   perLabel: Record<string, { samples: number; accuracy: number }>;
+  /** Expected calibration error (15 bins) of the scores the exported head serves (after temperature scaling). */
+  expectedCalibrationError: number;
+  /** The same at temperature 1, i.e. before temperature scaling. */
+  uncalibratedExpectedCalibrationError: number;
+}
+
+/** Temperature scaling of a classification head, fitted on its validation examples. */
+export interface HeadCalibration {
+  /** The logits are divided by it inside the exported head (1 when there was nothing to fit on). */
+  temperature: number;
+  validationSamples: number;
+  /** Mean negative log-likelihood on the validation examples at T = 1 and at the fitted T. */
+  validationNllBefore: number;
+  validationNllAfter: number;
 }
 
 export interface SpanEvaluation extends SpanMetrics {
@@ -98,6 +113,8 @@ export interface TrainedHead<E> {
   training: TrainResult;
   /** Figures on each named evaluation set. */
   evaluations: Record<string, E>;
+  /** Classification heads: the temperature folded into the exported head. */
+  calibration?: HeadCalibration;
   timings: { featuresMs: number; trainingMs: number; evaluationMs: number; totalMs: number };
 }
 
@@ -150,21 +167,25 @@ export async function trainClassificationHead(options: ClassificationHeadOptions
   const backend = options.backend ?? (await createOnnxBackend());
   try {
     const trainStarted = performance.now();
-    const training = await trainClassifier({
-      ...options,
+    const trainFeatures = await cache.pooled(options.train.map((e) => e.text));
+    const trainLabels = options.train.map((e) => labelIndex.get(e.label)!);
+    const validation = options.validation
+      ? { features: await cache.pooled(options.validation.map((e) => e.text)), labels: options.validation.map((e) => labelIndex.get(e.label)!) }
+      : undefined;
+    const training = await trainClassifier({ ...options, backend, features: trainFeatures, labels: trainLabels, numLabels: options.labels.length, validation });
+    // Temperature scaling on the validation examples (explicit, or those the trainer held out): never on
+    // the evaluation sets, which report the ECE before and after.
+    const heldOut = training.heldOut ?? [];
+    const calibration = await fitHeadTemperature(
+      training.weights,
+      validation ?? { features: heldOut.map((i) => trainFeatures[i]!), labels: heldOut.map((i) => trainLabels[i]!) },
       backend,
-      features: await cache.pooled(options.train.map((e) => e.text)),
-      labels: options.train.map((e) => labelIndex.get(e.label)!),
-      numLabels: options.labels.length,
-      validation: options.validation
-        ? { features: await cache.pooled(options.validation.map((e) => e.text)), labels: options.validation.map((e) => labelIndex.get(e.label)!) }
-        : undefined,
-    });
+    );
     const trainingMs = performance.now() - trainStarted;
     const evalStarted = performance.now();
     const evaluations: Record<string, ClassificationEvaluation> = {};
     for (const [name, set] of Object.entries(options.evaluate ?? {})) {
-      evaluations[name] = await evaluateClassifier(training.weights, options.labels, await cache.pooled(set.map((e) => e.text)), set, backend);
+      evaluations[name] = await evaluateClassifier(training.weights, options.labels, await cache.pooled(set.map((e) => e.text)), set, backend, calibration.temperature);
       options.onProgress?.({ phase: 'evaluation', done: Object.keys(evaluations).length, total: Object.keys(options.evaluate!).length, message: name });
     }
     const evaluationMs = performance.now() - evalStarted;
@@ -173,9 +194,10 @@ export async function trainClassificationHead(options: ClassificationHeadOptions
       reads: 'pooled',
       labels: [...options.labels],
       weights: training.weights,
-      onnx: exportClassifierOnnx(training.weights, { name: 'classification-head', description: options.description }),
+      onnx: exportClassifierOnnx(training.weights, { name: 'classification-head', description: options.description, temperature: calibration.temperature }),
       training,
       evaluations,
+      calibration,
       timings: { featuresMs, trainingMs, evaluationMs, totalMs: performance.now() - started },
     };
   } finally {
@@ -183,25 +205,55 @@ export async function trainClassificationHead(options: ClassificationHeadOptions
   }
 }
 
-/** Accuracy of a classifier's argmax on examples whose features are given. */
+/** Fits the temperature of a classifier on labelled features (T = 1 when there are none). */
+export async function fitHeadTemperature(
+  weights: HeadWeights,
+  validation: { features: readonly Float32Array[]; labels: readonly number[] },
+  backend: MatMulBackend,
+): Promise<HeadCalibration> {
+  if (validation.features.length === 0) return { temperature: 1, validationSamples: 0, validationNllBefore: NaN, validationNllAfter: NaN };
+  const flat = flatLogits(await predictLogits(weights, validation.features, backend), weights.numLabels);
+  const fit = fitTemperature(flat, validation.labels, weights.numLabels);
+  // The exported head stores T as float32: report what it serves.
+  const temperature = Math.fround(fit.temperature);
+  return { temperature, validationSamples: fit.samples, validationNllBefore: fit.nllBefore, validationNllAfter: fit.nllAfter };
+}
+
+function flatLogits(rows: readonly Float32Array[], numLabels: number): Float32Array {
+  const flat = new Float32Array(rows.length * numLabels);
+  rows.forEach((l, i) => flat.set(l, i * numLabels));
+  return flat;
+}
+
+/** Accuracy of a classifier's argmax, and the ECE of its scores at `temperature` and at 1, on examples whose features are given. */
 export async function evaluateClassifier(
   weights: HeadWeights,
   labels: readonly string[],
   features: readonly Float32Array[],
   examples: readonly ClassificationExample[],
   backend: MatMulBackend,
+  temperature = 1,
 ): Promise<ClassificationEvaluation> {
-  const logits = await predictLogits(weights, features, backend);
-  const flat = new Float32Array(logits.length * labels.length);
-  logits.forEach((l, i) => flat.set(l, i * labels.length));
+  const flat = flatLogits(await predictLogits(weights, features, backend), labels.length);
   const predicted = argmaxRows(flat, labels.length);
   const targets = examples.map((e) => labels.indexOf(e.label));
+  const ece = (t: number) => {
+    const top = topClass(softmaxWithTemperature(flat, labels.length, t), labels.length, targets);
+    return expectedCalibrationError(top.scores, top.correct);
+  };
   const perLabel: ClassificationEvaluation['perLabel'] = {};
   labels.forEach((label, k) => {
     const rows = targets.flatMap((t, i) => (t === k ? [i] : []));
     perLabel[label] = { samples: rows.length, accuracy: rows.length ? rows.filter((i) => predicted[i] === k).length / rows.length : NaN };
   });
-  return { metric: 'accuracy', accuracy: accuracy(predicted, targets), samples: examples.length, perLabel };
+  return {
+    metric: 'accuracy',
+    accuracy: accuracy(predicted, targets),
+    samples: examples.length,
+    perLabel,
+    expectedCalibrationError: ece(temperature),
+    uncalibratedExpectedCalibrationError: ece(1),
+  };
 }
 
 /** Per-token label indices of a text's tokens (IOB2 over the token offsets, as iob.ts defines). */

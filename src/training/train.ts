@@ -55,6 +55,8 @@ export interface TrainResult {
   history: EpochStats[];
   /** Validation figures of the returned weights. */
   validation: { loss: number; metric: number; metricName: 'accuracy' | 'token_micro_f1'; samples: number };
+  /** Without an explicit validation set: the indices of the training examples held out for validation (temperature scaling fits on them). */
+  heldOut?: number[];
   trainingSamples: number;
   /** Loss weight of each class. */
   classWeights: number[];
@@ -172,12 +174,14 @@ async function trainNetwork(
   let trainIdx = sequences.map((_, i) => i);
   let valSeqs: readonly Float32Array[];
   let valTags: readonly Int32Array[];
+  let heldOut: number[] | undefined;
   if (explicitValidation) {
     valSeqs = explicitValidation.sequences;
     valTags = explicitValidation.tags;
   } else {
     const { train, validation } = holdout(tags, options.validationFraction, childRng(seed, 'validation'));
     trainIdx = train;
+    heldOut = validation;
     valSeqs = validation.map((i) => sequences[i]!);
     valTags = validation.map((i) => tags[i]!);
   }
@@ -275,6 +279,7 @@ async function trainNetwork(
     epochsRun: history.length,
     history,
     validation: { loss: best!.loss, metric: best!.metric, metricName, samples: valSeqs.length },
+    ...(heldOut ? { heldOut } : {}),
     trainingSamples: trainSeqs.length,
     classWeights: Array.from(classWeights),
     ms: performance.now() - started,
