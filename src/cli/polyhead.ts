@@ -9,6 +9,7 @@ import { ApiKeyService } from '../auth/api-keys.js';
 import { migrateDatabase, openDatabase, type RegistryDatabase } from '../registry/database.js';
 import { importBundle } from '../registry/bundle-import.js';
 import { importHuggingFace } from '../import/huggingface/import-hf.js';
+import { evaluateDirectly, printBiasProbe, printEvaluation } from '../evaluation/evaluate-cli.js';
 
 const usage = `usage:
   polyhead import <bundle-folder> [--server URL] [--api-key KEY]
@@ -28,7 +29,14 @@ const usage = `usage:
   polyhead train --model M --head H --task classification|token_classification --labels a,b[,c]
                  --examples examples.jsonl [--server URL] [--api-key KEY] [--no-load]
       Trains a new head on a running server (trainHead), showing progress until it is served.
-      JSONL lines: {"text": "...", "label": "a"} or {"text": "...", "entities": [{"start": 0, "end": 5, "label": "PER"}]}`;
+      JSONL lines: {"text": "...", "label": "a"} or {"text": "...", "entities": [{"start": 0, "end": 5, "label": "PER"}]}
+  polyhead evaluate --model M --head H --dataset D [--split S] [--server URL] [--api-key KEY]
+      Scores a head on a registry dataset whose examples the registry holds (classification: accuracy, expected
+      calibration error, macro F1; token classification: span precision / recall / F1) and records the figures.
+      Without --server it loads the model from the registry of POLYHEAD_DATA_DIR or DATABASE_URL itself.
+  polyhead bias-probe --model M [--head sentiment] [--server URL] [--api-key KEY]
+      The counterfactual gender and ethnicity probe of a sentiment head (dataset "bias-probe-eec-style"):
+      mean positive-score gap per dimension with its 95% interval, and the share of pairs whose label flips.`;
 
 async function main(argv: string[]) {
   const { positionals, values } = parseArgs({
@@ -44,6 +52,8 @@ async function main(argv: string[]) {
       task: { type: 'string' },
       labels: { type: 'string' },
       examples: { type: 'string' },
+      dataset: { type: 'string' },
+      split: { type: 'string' },
       'no-load': { type: 'boolean' },
       version: { type: 'string' },
       license: { type: 'string' },
@@ -58,6 +68,8 @@ async function main(argv: string[]) {
   if (command === 'keys') return keys(rest, values);
   if (command === 'train') return train(values);
   if (command === 'import-hf') return importHf(rest, values);
+  if (command === 'evaluate') return evaluate(values);
+  if (command === 'bias-probe') return evaluate({ ...values, head: values.head ?? 'sentiment', dataset: 'bias-probe-eec-style' });
   if (command !== 'import' || rest.length !== 1) throw new UsageError(`unknown command or arguments: ${argv.join(' ')}`);
   const folder = resolve(rest[0]!);
   const result = values.server
@@ -168,6 +180,23 @@ async function train(options: Record<string, string | boolean | undefined>) {
       return;
     }
   }
+}
+
+async function evaluate(options: Record<string, string | boolean | undefined>) {
+  for (const name of ['model', 'head', 'dataset']) if (!options[name]) throw new UsageError(`${options.dataset === 'bias-probe-eec-style' ? 'bias-probe' : 'evaluate'} needs --${name}`);
+  const request = { model: String(options.model), head: String(options.head), dataset: String(options.dataset), split: (options.split as string | undefined) ?? null };
+  if (!options.server) {
+    const config = readConfig();
+    const result = await withRegistry((db) => evaluateDirectly(db, config, request));
+    return result.biasProbe ? printBiasProbe(result) : printEvaluation(result);
+  }
+  const data = await graphql(
+    String(options.server),
+    'mutation($m: String!, $h: String!, $d: String!, $s: String) { evaluateHead(model: $m, head: $h, dataset: $d, split: $s) { model version head dataset split samples evaluations { metric value split sampleCount } } }',
+    { m: request.model, h: request.head, d: request.dataset, s: request.split },
+    (options['api-key'] as string | undefined) ?? process.env.POLYHEAD_API_KEY,
+  );
+  printEvaluation(data.evaluateHead);
 }
 
 async function graphql(server: string, query: string, variables: object, apiKey?: string) {

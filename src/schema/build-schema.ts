@@ -9,6 +9,7 @@ import { InferenceResolver, TextAnalysisResolver } from '../resolvers/inference.
 import { ModelLoadingResolver } from '../resolvers/model-loading.resolver.js';
 import { ApiKeyResolver } from '../resolvers/api-key.resolver.js';
 import { TrainingResolver } from '../resolvers/training.resolver.js';
+import { EvaluationResolver } from '../resolvers/evaluation.resolver.js';
 import {
   AliasLineageResolver,
   BackboneLineageResolver,
@@ -27,6 +28,7 @@ export const resolvers = [
   ModelLoadingResolver,
   ApiKeyResolver,
   TrainingResolver,
+  EvaluationResolver,
   RegistryResolver,
   ServerResolver,
   ModelLineageResolver,

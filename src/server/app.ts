@@ -17,6 +17,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { InferenceService } from '../serving/inference.service.js';
 import type { ModelManager } from '../serving/model-manager.js';
 import type { TrainingJobs } from '../serving/training-jobs.js';
+import { EvaluationService } from '../evaluation/evaluation.service.js';
 import { graphiqlPage } from './graphiql.js';
 import { graphqlHttpHandler, sendError } from './graphql-http.js';
 import { observabilityPlugin } from './observability.plugin.js';
@@ -61,6 +62,7 @@ export async function createApp(options: AppOptions) {
     ],
   });
   await apollo.start();
+  const evaluation = new EvaluationService({ engine: options.inference.engine, registry: options.registry });
 
   const graphql = graphqlHttpHandler(apollo, {
     maxBodyBytes: options.config.maxBodyBytes,
@@ -86,6 +88,7 @@ export async function createApp(options: AppOptions) {
         translationLoader: options.inference.createTranslationLoader(disconnected.signal, timing),
         models: options.models,
         training: options.training,
+        evaluation,
         timing,
       };
     },
