@@ -6,31 +6,26 @@
 //
 //   node --import @swc-node/register/esm-register scripts/transfer-curve.ts [--quick]
 import { existsSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDefaultBundle } from '../src/bundle/default-bundle.js';
 import { Backbone } from '../src/engine/backbone.js';
 import { defaultSessionOptions } from '../src/engine/onnx-runtime.js';
-import { loadPangLeeSentences, splitDataset, type SentimentExample } from '../src/datasets/pang-lee.js';
-import { createRng, shuffle } from '../src/datasets/split.js';
+import { loadPangLeeSentences, splitDataset } from '../src/datasets/pang-lee.js';
 import { packageRoot } from '../src/paths.js';
 import { fitBagOfWords } from '../src/training/bag-of-words.js';
 import { backboneSpecOf } from '../src/bundle/backbone-spec.js';
 import { extractPooled } from '../src/training/features.js';
-import { createOnnxBackend, type MatMulBackend } from '../src/training/linalg.js';
-import { accuracy } from '../src/training/metrics.js';
-import { predictLogits } from '../src/training/model.js';
+import { createOnnxBackend } from '../src/training/linalg.js';
 import { createProgressBar } from '../src/training/progress.js';
 import { writeRandomUseLiteOnnx } from '../src/training/random-backbone.js';
-import { argmaxRows, trainClassifier } from '../src/training/train.js';
+import { label, PROBE, probe, renderSvg, sample, summarise, writeAtomically, type CurvePoint } from './learning-curve.js';
 
 const SPLIT_SEED = 'polyhead-sentiment-v1';
 const RANDOM_BACKBONE_SEED = 'polyhead-random-use-lite-v1';
 const quick = process.argv.includes('--quick');
 const SIZES = quick ? [50, 200, 1000] : [50, 100, 200, 500, 1000, 0 /* all */];
 const seedsFor = (n: number, all: number) => (quick ? 2 : n <= 500 ? 5 : n < all ? 3 : 3);
-/** The probe on every representation: a linear head (multinomial logistic regression), same settings. */
-const PROBE = { hidden: 0, lr: 3e-3, weightDecay: 1e-2, dropout: 0, validationFraction: 0.2, batchSize: 16 } as const;
 
 type Method = 'pretrained' | 'random' | 'bow';
 const METHODS: Array<{ id: Method; name: string; colour: string }> = [
@@ -38,36 +33,6 @@ const METHODS: Array<{ id: Method; name: string; colour: string }> = [
   { id: 'random', name: 'USE-lite architecture, random weights', colour: '#d62728' },
   { id: 'bow', name: 'Bag of words (TF-IDF 1-2 grams)', colour: '#7f7f7f' },
 ];
-
-interface Point {
-  method: Method;
-  n: number;
-  runs: number[];
-  mean: number;
-  std: number;
-}
-
-const label = (e: SentimentExample) => (e.label === 'positive' ? 1 : 0);
-
-/** n examples from the pool, balanced by label, drawn with a seed. */
-function sample(pool: readonly SentimentExample[], n: number, seed: string): SentimentExample[] {
-  if (n >= pool.length) return [...pool];
-  const rng = createRng(seed);
-  const pos = shuffle(pool.filter((e) => e.label === 'positive'), rng);
-  const neg = shuffle(pool.filter((e) => e.label === 'negative'), rng);
-  return shuffle([...pos.slice(0, Math.ceil(n / 2)), ...neg.slice(0, Math.floor(n / 2))], rng);
-}
-
-async function probe(train: Float32Array[], labels: number[], test: Float32Array[], testLabels: number[], seed: string, backend: MatMulBackend, standardise: boolean): Promise<number> {
-  const batchesPerEpoch = Math.ceil((train.length * (1 - PROBE.validationFraction)) / PROBE.batchSize);
-  // At least ~400 updates whatever the size; early stopping on the held-out 20% picks the epoch.
-  const epochs = Math.min(200, Math.max(20, Math.ceil(400 / batchesPerEpoch)));
-  const result = await trainClassifier({ ...PROBE, features: train, labels, numLabels: 2, seed, epochs, earlyStoppingPatience: Math.max(5, Math.round(epochs / 5)), backend, standardise });
-  const logits = await predictLogits(result.weights, test, backend);
-  const flat = new Float32Array(test.length * 2);
-  logits.forEach((l, i) => flat.set(l, i * 2));
-  return accuracy(argmaxRows(flat, 2), testLabels);
-}
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -95,7 +60,7 @@ async function main(): Promise<void> {
   }
 
   const backend = await createOnnxBackend();
-  const points: Point[] = [];
+  const points: Array<CurvePoint & { method: Method }> = [];
   const jobs = SIZES.flatMap((size) => {
     const n = size === 0 ? pool.length : size;
     return Array.from({ length: seedsFor(n, pool.length) }, (_, s) => ({ n, seed: `curve:${n}:${s}` }));
@@ -124,10 +89,7 @@ async function main(): Promise<void> {
   await backend.release();
   for (const { id } of METHODS) {
     for (const n of [...new Set(jobs.map((j) => j.n))]) {
-      const r = runs.get(`${id}:${n}`)!;
-      const mean = r.reduce((a, b) => a + b, 0) / r.length;
-      const std = r.length > 1 ? Math.sqrt(r.reduce((a, b) => a + (b - mean) ** 2, 0) / (r.length - 1)) : 0;
-      points.push({ method: id, n, runs: r, mean, std });
+      points.push({ ...summarise(id, n, runs.get(`${id}:${n}`)!), method: id });
     }
   }
   const seconds = (performance.now() - started) / 1000;
@@ -147,7 +109,7 @@ async function main(): Promise<void> {
   if (quick) return;
 
   await mkdir(join(packageRoot, 'docs', 'results'), { recursive: true });
-  await writeAtomically(join(packageRoot, 'docs', 'transfer-curve.svg'), renderSvg(points, sizes));
+  await writeAtomically(join(packageRoot, 'docs', 'transfer-curve.svg'), renderSvg(points, sizes, METHODS));
   await writeAtomically(
     join(packageRoot, 'docs', 'results', 'transfer-curve.json'),
     JSON.stringify({ command: 'npm run bench:transfer', splitSeed: SPLIT_SEED, randomBackboneSeed: RANDOM_BACKBONE_SEED, probe: PROBE, testSentences: test.length, pool: pool.length, points: points.map((p) => ({ ...p, runs: p.runs.map((r) => Math.round(r * 1e4) / 1e4), mean: Math.round(p.mean * 1e4) / 1e4, std: Math.round(p.std * 1e4) / 1e4 })) }, null, 2) + '\n',
@@ -156,7 +118,7 @@ async function main(): Promise<void> {
   console.log('wrote docs/transfer-learning.md, docs/transfer-curve.svg, docs/results/transfer-curve.json');
 }
 
-function renderPage(table: string, points: Point[], sizes: number[], poolSize: number, testSize: number, gap200: number, seconds: number): string {
+function renderPage(table: string, points: CurvePoint[], sizes: number[], poolSize: number, testSize: number, gap200: number, seconds: number): string {
   const at = (m: Method, n: number) => points.find((p) => p.method === m && p.n === n)!;
   const pct = (x: number) => (100 * x).toFixed(1);
   const smallest = sizes[0]!;
@@ -216,63 +178,6 @@ npm run bench:transfer        # node --import @swc-node/register/esm-register sc
 
 Deterministic: the same data, seeds and code give the same table (raw numbers in \`docs/results/transfer-curve.json\`).
 `;
-}
-
-/** A small SVG line plot: log-x axis of training sentences, accuracy on y, ±1 std bars, legend. */
-function renderSvg(points: Point[], sizes: number[]): string {
-  const W = 720;
-  const H = 440;
-  const m = { left: 64, right: 24, top: 40, bottom: 56 };
-  const xMin = Math.log10(sizes[0]! * 0.85);
-  const xMax = Math.log10(sizes.at(-1)! * 1.15);
-  const lows = points.map((p) => p.mean - p.std);
-  const highs = points.map((p) => p.mean + p.std);
-  const yMin = Math.floor(Math.min(...lows) * 20) / 20;
-  const yMax = Math.ceil(Math.max(...highs) * 20) / 20;
-  const x = (n: number) => m.left + ((Math.log10(n) - xMin) / (xMax - xMin)) * (W - m.left - m.right);
-  const y = (v: number) => H - m.bottom - ((v - yMin) / (yMax - yMin)) * (H - m.top - m.bottom);
-  const f = (v: number) => v.toFixed(1);
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
-  out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
-  out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">Sentiment accuracy vs labelled training sentences (Pang &amp; Lee test split)</text>`);
-  for (let v = yMin; v <= yMax + 1e-9; v += 0.05) {
-    out.push(`<line x1="${m.left}" y1="${f(y(v))}" x2="${W - m.right}" y2="${f(y(v))}" stroke="#e5e5e5"/>`);
-    out.push(`<text x="${m.left - 8}" y="${f(y(v) + 4)}" text-anchor="end">${Math.round(v * 100)}%</text>`);
-  }
-  for (const n of sizes) {
-    out.push(`<line x1="${f(x(n))}" y1="${m.top}" x2="${f(x(n))}" y2="${H - m.bottom}" stroke="#f0f0f0"/>`);
-    out.push(`<text x="${f(x(n))}" y="${H - m.bottom + 18}" text-anchor="middle">${n}</text>`);
-  }
-  out.push(`<line x1="${m.left}" y1="${H - m.bottom}" x2="${W - m.right}" y2="${H - m.bottom}" stroke="#333"/>`);
-  out.push(`<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${H - m.bottom}" stroke="#333"/>`);
-  out.push(`<text x="${(m.left + W - m.right) / 2}" y="${H - 14}" text-anchor="middle">labelled training sentences (log scale)</text>`);
-  out.push(`<text transform="translate(16 ${(m.top + H - m.bottom) / 2}) rotate(-90)" text-anchor="middle">test accuracy</text>`);
-  METHODS.forEach((method) => {
-    const series = points.filter((p) => p.method === method.id).sort((a, b) => a.n - b.n);
-    out.push(`<polyline fill="none" stroke="${method.colour}" stroke-width="2.5" points="${series.map((p) => `${f(x(p.n))},${f(y(p.mean))}`).join(' ')}"/>`);
-    for (const p of series) {
-      if (p.std > 0) out.push(`<line x1="${f(x(p.n))}" y1="${f(y(p.mean - p.std))}" x2="${f(x(p.n))}" y2="${f(y(p.mean + p.std))}" stroke="${method.colour}" stroke-width="1.5"/>`);
-      out.push(`<circle cx="${f(x(p.n))}" cy="${f(y(p.mean))}" r="4" fill="${method.colour}"><title>${method.name}: n=${p.n}, ${(100 * p.mean).toFixed(1)}% ± ${(100 * p.std).toFixed(1)}</title></circle>`);
-    }
-  });
-  // Legend in the lower right, where the curves (rising to the right) leave room.
-  const lx = W - m.right - 300;
-  let ly = H - m.bottom - METHODS.length * 20 - 10;
-  out.push(`<rect x="${lx - 8}" y="${ly - 8}" width="300" height="${METHODS.length * 20 + 8}" fill="#ffffff" fill-opacity="0.85" stroke="#cccccc"/>`);
-  for (const method of METHODS) {
-    out.push(`<line x1="${lx}" y1="${ly + 6}" x2="${lx + 24}" y2="${ly + 6}" stroke="${method.colour}" stroke-width="2.5"/>`);
-    out.push(`<text x="${lx + 32}" y="${ly + 10}">${method.name}</text>`);
-    ly += 20;
-  }
-  out.push('</svg>');
-  return out.join('\n') + '\n';
-}
-
-async function writeAtomically(path: string, data: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
 }
 
 await main();
