@@ -28,6 +28,8 @@ export interface ServerConfig {
    * the cores divided by the workers, see server/runtime.ts): onnxruntime intra-op threads per replica.
    */
   ortThreads: number;
+  /** POLYHEAD_FINE_TUNE_THREADS, default 1: onnxruntime threads of a backbone fine-tuning job (its own worker thread, beside serving). */
+  fineTuneThreads: number;
   /** POLYHEAD_ORT_REPLICAS, default 2 on a CPU with 2 cores or more (1 with POLYHEAD_WORKERS > 1), else 1: copies of each model, each in its own
    *  worker thread, so that several batches compute at once (measured in the README). Ignored on CUDA. */
   ortReplicas: number;
@@ -128,6 +130,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       batchOverheadTokens: integer(env, 'POLYHEAD_CUDA_BATCH_OVERHEAD_TOKENS', 4096),
     },
     ortThreads: integer(env, 'POLYHEAD_ORT_THREADS', 0),
+    fineTuneThreads: Math.max(1, integer(env, 'POLYHEAD_FINE_TUNE_THREADS', 1)),
     ortReplicas,
     ortOptimization: oneOf(env, 'POLYHEAD_ORT_OPTIMIZATION', ['disabled', 'basic', 'extended', 'all'] as const, 'all'),
     maxBatchSize: integer(env, 'POLYHEAD_MAX_BATCH_SIZE', 64),

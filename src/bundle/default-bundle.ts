@@ -9,8 +9,12 @@ import { writeUseLiteTokenizerJson } from '../convert/write-tokenizer-json.js';
 import { packageRoot } from '../paths.js';
 import { removeStaleTemporaries, sha256File } from './files.js';
 import { parseBundleManifest } from './manifest.js';
+import { applyWeightDelta } from './weight-delta.js';
 
 export const defaultModelSource = join(packageRoot, 'models', 'default');
+/** The default model fine-tuned by the project (scripts/fine-tune-default.ts --write): its weights as a delta from the pretrained ones. */
+export const fineTunedModelSource = join(packageRoot, 'models', 'default-fine-tuned');
+export const WEIGHT_DELTA_FILE = 'backbone-delta.bin';
 
 type Generator = (outFile: string) => Promise<unknown>;
 
@@ -57,4 +61,41 @@ async function copyAtomically(from: string, to: string): Promise<void> {
   const tmp = `${to}.${process.pid}.tmp`;
   await copyFile(from, tmp);
   await rename(tmp, to);
+}
+
+/**
+ * Builds (or reuses) the fine-tuned default bundle beside the frozen one (`frozenDir`, from ensureDefaultBundle): its
+ * backbone is the frozen backbone plus the committed weight delta, checked against the committed sha256; tokenizer
+ * from the frozen bundle; heads and manifest as committed. Undefined when the project ships no fine-tuned version.
+ */
+export async function ensureFineTunedDefaultBundle(bundlesDir: string, frozenDir: string, log: (line: string) => void = () => {}): Promise<string | undefined> {
+  if (!existsSync(join(fineTunedModelSource, 'bundle.json'))) return undefined;
+  const manifestText = await readFile(join(fineTunedModelSource, 'bundle.json'), 'utf8');
+  const manifest = parseBundleManifest(manifestText);
+  const expected = JSON.parse(await readFile(join(fineTunedModelSource, 'generated-files.json'), 'utf8')) as Record<string, string>;
+  const frozen = parseBundleManifest(await readFile(join(frozenDir, 'bundle.json'), 'utf8'));
+  const dir = join(bundlesDir, `${manifest.name}-${manifest.version}`);
+  await mkdir(join(dir, 'heads'), { recursive: true });
+  await Promise.all([removeStaleTemporaries(dir), removeStaleTemporaries(join(dir, 'heads'))]);
+  const backbone = join(dir, manifest.backbone.file);
+  if (!existsSync(backbone) || (await sha256File(backbone)) !== expected[manifest.backbone.file]) {
+    const started = Date.now();
+    const tuned = applyWeightDelta(new Uint8Array(await readFile(join(frozenDir, frozen.backbone.file))), new Uint8Array(await readFile(join(fineTunedModelSource, WEIGHT_DELTA_FILE))));
+    const tmp = `${backbone}.${process.pid}.tmp`;
+    await writeFile(tmp, tuned);
+    const sha = await sha256File(tmp);
+    if (sha !== expected[manifest.backbone.file]) {
+      await rm(tmp, { force: true });
+      throw new Error(`the fine-tuned ${manifest.backbone.file} has sha256 ${sha}, expected ${expected[manifest.backbone.file]} (models/default-fine-tuned/generated-files.json)`);
+    }
+    await rename(tmp, backbone);
+    log(`built ${manifest.backbone.file} for ${manifest.name} ${manifest.version} from the weight delta in ${Date.now() - started} ms`);
+  }
+  await copyAtomically(join(frozenDir, frozen.tokenizer), join(dir, manifest.tokenizer));
+  const shippedHeads = join(fineTunedModelSource, 'heads');
+  for (const name of existsSync(shippedHeads) ? await readdir(shippedHeads) : []) await copyAtomically(join(shippedHeads, name), join(dir, 'heads', name));
+  const tmpManifest = join(dir, `bundle.json.${process.pid}.tmp`);
+  await writeFile(tmpManifest, manifestText);
+  await rename(tmpManifest, join(dir, 'bundle.json'));
+  return dir;
 }

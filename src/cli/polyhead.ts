@@ -30,6 +30,12 @@ const usage = `usage:
                  --examples examples.jsonl [--server URL] [--api-key KEY] [--no-load]
       Trains a new head on a running server (trainHead), showing progress until it is served.
       JSONL lines: {"text": "...", "label": "a"} or {"text": "...", "entities": [{"start": 0, "end": 5, "label": "PER"}]}
+  polyhead fine-tune --model M [--task head=dataset[:weight] ...] [--unlabeled D] [--adapt-dataset D] [--epochs N]
+                     [--seed S] [--server URL] [--api-key KEY] [--no-load]
+      Fine-tunes the model's backbone on its heads' tasks at once on a running server (fineTuneBackbone), showing
+      progress until the new version is served. Without --task, every trained head learns from the dataset it was
+      trained on (from the registry); --unlabeled names the text of the distillation term (default
+      brown-unlabelled; "" for none); --adapt-dataset names unlabelled text of a target domain to adapt to.
   polyhead evaluate --model M --head H --dataset D [--split S] [--server URL] [--api-key KEY]
       Scores a head on a registry dataset whose examples the registry holds (classification: accuracy, expected
       calibration error, macro F1; token classification: span precision / recall / F1) and records the figures.
@@ -39,6 +45,8 @@ const usage = `usage:
       mean positive-score gap per dimension with its 95% interval, and the share of pairs whose label flips.`;
 
 async function main(argv: string[]) {
+  // fine-tune has options of its own (a repeatable --task); the others share one set.
+  if (argv[0] === 'fine-tune' && !argv.includes('--help') && !argv.includes('-h')) return fineTune(argv);
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -177,6 +185,70 @@ async function train(options: Record<string, string | boolean | undefined>) {
       bar.finish('done');
       for (const m of job.metrics) console.log(`${m.metric} on ${m.samples} held-out ${m.split} examples: ${m.value.toFixed(4)}`);
       console.log(`registered ${options.model} ${job.version}${options['no-load'] ? '' : ' and now serving it'}`);
+      return;
+    }
+  }
+}
+
+async function fineTune(argv: string[]) {
+  // Its own options: --task repeats here (head=dataset), where train's --task is a task kind.
+  const { values: options } = parseArgs({
+    args: argv.slice(1),
+    options: {
+      model: { type: 'string' },
+      task: { type: 'string', multiple: true },
+      unlabeled: { type: 'string' },
+      'adapt-dataset': { type: 'string' },
+      epochs: { type: 'string' },
+      seed: { type: 'string' },
+      server: { type: 'string' },
+      'api-key': { type: 'string' },
+      'no-load': { type: 'boolean' },
+    },
+  });
+  if (!options.model) throw new UsageError('fine-tune needs --model');
+  const server = String(options.server ?? 'http://localhost:4000/graphql');
+  const call = (query: string, variables: object) => graphql(server, query, variables, (options['api-key'] as string | undefined) ?? process.env.POLYHEAD_API_KEY);
+  let tasks = (options.task ?? []).map((spec) => {
+    const match = /^([^=]+)=([^:]+)(?::([0-9.]+))?$/.exec(spec);
+    if (!match) throw new UsageError(`--task ${spec}: head=dataset or head=dataset:weight`);
+    return { head: match[1]!, dataset: match[2]!, ...(match[3] ? { weight: Number(match[3]) } : {}) };
+  });
+  if (!tasks.length) {
+    // Each trained head learns from the dataset it was trained on, as the registry records it.
+    const { model } = await call('query($m: String!) { model(name: $m) { version { version heads { name file datasets { role dataset { name } } } } } }', { m: options.model });
+    if (!model?.version) throw new Error(`no model ${options.model} in the registry`);
+    tasks = model.version.heads
+      .filter((h: { file: string | null }) => h.file)
+      .map((h: { name: string; datasets: Array<{ role: string; dataset: { name: string } }> }) => ({ head: h.name, dataset: h.datasets.find((d) => d.role === 'TRAINING')?.dataset.name }))
+      .filter((t: { dataset?: string }) => t.dataset);
+    console.error(`tasks: ${tasks.map((t) => `${t.head} on ${t.dataset}`).join(', ')}`);
+  }
+  const started = await call(
+    'mutation($m: String!, $t: [FineTuneTaskInput!]!, $u: String, $a: String, $e: Int, $s: Int, $load: Boolean!) { fineTuneBackbone(model: $m, tasks: $t, unlabeledDataset: $u, adaptationDataset: $a, epochs: $e, seed: $s, load: $load) { id } }',
+    {
+      m: options.model,
+      t: tasks,
+      u: (options.unlabeled as string | undefined) ?? null,
+      a: (options['adapt-dataset'] as string | undefined) ?? null,
+      e: options.epochs === undefined ? null : Number(options.epochs),
+      s: options.seed === undefined ? null : Number(options.seed),
+      load: !options['no-load'],
+    },
+  );
+  const id = started.fineTuneBackbone.id as string;
+  const bar = createProgressBar('fine-tuning');
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const { trainingJob: job } = await call('query($id: ID!) { trainingJob(id: $id) { status phase progress epoch loss validationMetric error version metrics { metric value split samples } } }', { id });
+    bar.update(Math.round(job.progress * 100), 100, `${job.phase}${job.epoch ? ` epoch ${job.epoch}` : ''}${job.loss ? ` loss ${job.loss.toFixed(3)}` : ''}${job.validationMetric ? ` best ${job.validationMetric.toFixed(3)}` : ''}`);
+    if (job.status === 'FAILED') throw new Error(`fine-tuning failed: ${job.error}`);
+    if (job.status === 'SUCCEEDED') {
+      bar.finish('done');
+      for (const m of job.metrics) console.log(`${m.split}: ${m.metric} ${m.value.toFixed(4)} on ${m.samples} examples`);
+      const { model } = await call('query($m: String!, $v: String!) { model(name: $m) { version(ref: $v) { backbone { name version parent { name version } } } } }', { m: options.model, v: job.version });
+      const b = model.version.backbone;
+      console.log(`registered ${options.model} ${job.version} on backbone ${b.name} ${b.version} (fine-tuned from ${b.parent.name} ${b.parent.version})${options['no-load'] ? '' : '; now serving it'}`);
       return;
     }
   }

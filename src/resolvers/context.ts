@@ -11,6 +11,7 @@ import type { InferenceKey, InferenceService, RequestTiming, TranslationKey } fr
 import type { Translation } from '../engine/translation/translation-model.js';
 import type { ModelManager } from '../serving/model-manager.js';
 import type { TrainingJobs } from '../serving/training-jobs.js';
+import type { FineTuneJobs } from '../serving/fine-tune-jobs.js';
 import type { EvaluationService } from '../evaluation/evaluation.service.js';
 import type { LoadedModel } from '../schema/server.type.js';
 
@@ -43,6 +44,7 @@ export interface RequestContext {
   translationLoader: DataLoader<TranslationKey, Translation, string>;
   models: ModelManager;
   training: TrainingJobs;
+  fineTuning: FineTuneJobs;
   evaluation: EvaluationService;
   timing: RequestTiming;
 }

@@ -22,6 +22,14 @@ export class TrainingExampleInput {
   @Field(() => [EntitySpanInput], { nullable: true }) entities?: EntitySpanInput[] | null;
 }
 
+@InputType({ description: 'A task of a backbone fine-tuning run: a head of the model and the dataset it learns from.' })
+export class FineTuneTaskInput {
+  @Field({ description: 'A CLASSIFICATION head reading the pooled embedding, or a TOKEN_CLASSIFICATION head.' }) head!: string;
+  @Field({ description: 'A registered dataset: pang-lee-sentence-polarity and synthetic-ner are built in; any other must hold examples in the registry (as trainHead keeps them).' })
+  dataset!: string;
+  @Field(() => Float, { nullable: true, description: "The task's weight in the loss (default 1)." }) weight?: number | null;
+}
+
 @ObjectType()
 export class JobMetric {
   @Field() metric!: string;
@@ -30,14 +38,14 @@ export class JobMetric {
   @Field(() => Int) samples!: number;
 }
 
-@ObjectType({ description: 'A head being trained in the background (kept in memory until the server restarts).' })
+@ObjectType({ description: 'A head being trained, or a backbone being fine-tuned, in the background (kept in memory until the server restarts).' })
 export class TrainingJob {
   @Field(() => ID) id!: string;
   @Field() model!: string;
   @Field() head!: string;
-  @Field() task!: string;
+  @Field({ description: 'classification or token_classification (trainHead), fine_tune_backbone (fineTuneBackbone).' }) task!: string;
   @Field(() => JobStatus) status!: JobStatus;
-  @Field({ description: 'queued, features, training, evaluation, export, done' }) phase!: string;
+  @Field({ description: 'queued, features, training, evaluation, export, done; a fine-tuning job: teacher, fine-tune, heads, done' }) phase!: string;
   @Field(() => Float, { description: 'Progress within the phase, 0 to 1.' }) progress!: number;
   @Field(() => Int, { nullable: true }) epoch!: number | null;
   @Field(() => Float, { nullable: true }) loss!: number | null;

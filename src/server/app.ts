@@ -17,6 +17,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { InferenceService } from '../serving/inference.service.js';
 import type { ModelManager } from '../serving/model-manager.js';
 import type { TrainingJobs } from '../serving/training-jobs.js';
+import type { FineTuneJobs } from '../serving/fine-tune-jobs.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import { graphiqlPage } from './graphiql.js';
 import { graphqlHttpHandler, sendError } from './graphql-http.js';
@@ -32,6 +33,7 @@ export interface AppOptions {
   inference: InferenceService;
   models: ModelManager;
   training: TrainingJobs;
+  fineTuning: FineTuneJobs;
   metrics: PolyheadMetrics;
   state: ServerState;
   authenticator: Authenticator;
@@ -88,6 +90,7 @@ export async function createApp(options: AppOptions) {
         translationLoader: options.inference.createTranslationLoader(disconnected.signal, timing),
         models: options.models,
         training: options.training,
+        fineTuning: options.fineTuning,
         evaluation,
         timing,
       };

@@ -1,4 +1,6 @@
 // Starts a Polyhead server: opens and migrates the registry, builds the schema, listens.
+import { join } from 'node:path';
+import { packageRoot } from '../paths.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ServerConfig } from '../config.js';
@@ -13,9 +15,10 @@ import { Engine } from '../engine/engine.js';
 import { InferenceService } from '../serving/inference.service.js';
 import { ModelManager } from '../serving/model-manager.js';
 import { TrainingJobs } from '../serving/training-jobs.js';
+import { FineTuneJobs } from '../serving/fine-tune-jobs.js';
 import { createApp } from './app.js';
 import { prepareRuntime } from './runtime.js';
-import { ensureDefaultBundle } from '../bundle/default-bundle.js';
+import { ensureDefaultBundle, ensureFineTunedDefaultBundle } from '../bundle/default-bundle.js';
 import { PolyheadMetrics } from './metrics.js';
 import cluster from 'node:cluster';
 import { ClusterLink } from './cluster-link.js';
@@ -48,6 +51,9 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     const apiKeys = new ApiKeyService(db.prisma);
     // Built once (or checked against its sha256) and shared by the fp16 variant and the registry.
     const builtInBundle = config.models.includes('default') ? await ensureDefaultBundle(config.bundleDir) : undefined;
+    // The project's fine-tuned version of it, registered after it (so it is the newest, the one served); the frozen
+    // version stays registered and loadable.
+    const fineTunedBundle = builtInBundle ? await ensureFineTunedDefaultBundle(config.bundleDir, builtInBundle) : undefined;
     const runtime = await prepareRuntime(config, builtInBundle, quiet);
     const metrics = new PolyheadMetrics({ version: packageVersion, provider: () => runtime.provider, device: () => runtime.description });
     const engine = new Engine({
@@ -64,6 +70,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     const startupModels = new ModelManager(engine, registry, quiet);
     closers.push(() => engine.close());
     if (builtInBundle) await startupModels.registerBuiltInBundle(builtInBundle);
+    if (fineTunedBundle) await startupModels.registerBuiltInBundle(fineTunedBundle);
     for (const name of config.models) await startupModels.load(name);
     const inference = new InferenceService(
       engine,
@@ -83,6 +90,16 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       totals: () => metrics.totals,
     };
     const training = new TrainingJobs({ engine, models, registry, bundleDir: config.bundleDir, log, findElsewhere: link && ((id) => link.askJob(id)) });
+    const fineTuning = new FineTuneJobs({
+      engine,
+      models,
+      registry,
+      bundleDir: config.bundleDir,
+      cacheDir: join(packageRoot, '.cache'),
+      threads: config.fineTuneThreads,
+      enqueue: (job, run) => training.enqueue(job, run),
+      log,
+    });
     link?.serve({ applyModelChange: (change) => void models.apply(change), findJob: (id) => training.get(id) });
     const httpServer = createServer();
     const { handler, apollo } = await createApp({
@@ -92,6 +109,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       inference,
       models,
       training,
+      fineTuning,
       metrics,
       state,
       apiKeys,

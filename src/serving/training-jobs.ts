@@ -26,6 +26,8 @@ import {
 import type { ModelManager } from './model-manager.js';
 
 export type TrainableTask = 'classification' | 'token_classification';
+/** What a job does: a head's task (trainHead) or fine-tuning a backbone. */
+export type JobTask = TrainableTask | 'fine_tune_backbone';
 
 export interface TrainingExample {
   text: string;
@@ -61,8 +63,9 @@ export interface JobMetric {
 export interface TrainingJob {
   id: string;
   model: string;
+  /** The head trained; for a fine-tuning job, the heads retrained (comma-separated). */
   head: string;
-  task: TrainableTask;
+  task: JobTask;
   status: JobStatus;
   phase: string;
   /** 0..1 within the current phase. */
@@ -128,16 +131,24 @@ export class TrainingJobs {
       finishedAt: null,
       version: null,
     };
+    this.enqueue(job, () => this.run(job, request, examples));
+    return job;
+  }
+
+  /**
+   * Queues a job of any kind (trainHead, fineTuneBackbone) behind the others; `trainingJob(id)` finds it. A job
+   * that throws is marked FAILED with the reason.
+   */
+  enqueue(job: TrainingJob, run: () => Promise<void>): void {
     this.jobs.set(job.id, job);
     this.queue = this.queue.then(() =>
-      this.run(job, request, examples).catch((error: Error) => {
+      run().catch((error: Error) => {
         job.status = 'FAILED';
         job.error = error.message;
         job.finishedAt = new Date();
         this.deps.log(`training job ${job.id} (${job.model}/${job.head}) failed: ${error.message}`);
       }),
     );
-    return job;
   }
 
   private async checkRequest(request: TrainHeadRequest): Promise<TrainingExample[]> {

@@ -1,7 +1,7 @@
 // Progress reporting: the events every training step emits (a GraphQL job stores the latest), and a small
 // command-line progress bar on stderr that renders them.
 
-export type TrainingPhase = 'features' | 'training' | 'evaluation' | 'export';
+export type TrainingPhase = 'features' | 'training' | 'evaluation' | 'export' | 'teacher' | 'fine-tune';
 
 export interface TrainingProgress {
   phase: TrainingPhase;
