@@ -1,5 +1,6 @@
-// The default model over GraphQL: embed matches the reference implementation, similarity ranks paraphrases
-// first, analyze reports tokens and truncation, and bad input gets BAD_USER_INPUT.
+// The default model's frozen version (1.2.0, the pretrained USE-lite backbone as it is) over GraphQL: embed matches
+// the reference implementation, similarity ranks paraphrases first, analyze reports tokens and truncation, and bad
+// input gets BAD_USER_INPUT. (The fine-tuned version served by default: tests/server/fine-tuned-default.test.ts.)
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadReference, loadSentences } from '../convert/use-lite-fixture.js';
@@ -8,6 +9,8 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 let server: TestServer;
 before(async () => {
   server = await startTestServer();
+  const loaded = await server.admin('mutation { loadModel(model: "default", version: "1.2.0") { version } }');
+  assert.equal(loaded.errors, undefined, JSON.stringify(loaded.errors));
 });
 after(() => server.close());
 

@@ -72,7 +72,7 @@ test('a head trained through trainHead serves requests without a restart, with i
     parent { version } backbone { name }
     heads { name trainingData { name size } evaluations { metric value split sampleCount dataset { name } } } } } }`);
   const version = lineage.data.model.version;
-  assert.equal(version.parent.version, '1.2.0');
+  assert.equal(version.parent.version, '1.3.0', 'trained on the version served: the fine-tuned default');
   assert.equal(version.backbone.name, 'use-lite');
   const topic = version.heads.find((h: any) => h.name === 'topic');
   assert.equal(topic.trainingData[0].size, examples.length);
