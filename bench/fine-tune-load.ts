@@ -51,9 +51,10 @@ async function load(url: string, round: string) {
 }
 
 async function main() {
+  const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const server = await spawnServer(
     [...serverNodeFlags, join(packageRoot, 'dist/src/main.js')],
-    { PORT: '0', HOST: '127.0.0.1', POLYHEAD_DATA_DIR: tempDir(), POLYHEAD_BUNDLE_DIR: join(packageRoot, '.cache', 'bundles'), POLYHEAD_API_KEY: apiKey, POLYHEAD_FINE_TUNE_THREADS: '1', POLYHEAD_LOG: 'silent' },
+    { PORT: '0', HOST: '127.0.0.1', POLYHEAD_DATA_DIR: tempDir(), POLYHEAD_BUNDLE_DIR: join(packageRoot, '.cache', 'bundles'), POLYHEAD_API_KEY: apiKey, POLYHEAD_FINE_TUNE_THREADS: '1' },
     /ready at (\S+)/,
   );
   try {
@@ -78,7 +79,7 @@ async function main() {
     const stillTraining = after.status === 'RUNNING' && after.phase === 'fine-tune';
     const result = {
       date: new Date().toISOString(),
-      machine: { cores: os.availableParallelism(), cpuModel: os.cpus()[0]?.model, node: process.version },
+      machine: { cores: os.availableParallelism(), cpuModel: os.cpus()[0]?.model, node: process.version, loadAverageAtStart: loadAtStart, loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100) },
       clients,
       durationSeconds: duration,
       fineTuneThreads: 1,

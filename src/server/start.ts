@@ -100,6 +100,8 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       enqueue: (job, run) => training.enqueue(job, run),
       log,
     });
+    // Before the engine closes (closers run in order): a fine-tuning worker is stopped and waited for.
+    closers.unshift(() => fineTuning.close());
     link?.serve({ applyModelChange: (change) => void models.apply(change), findJob: (id) => training.get(id) });
     const httpServer = createServer();
     const { handler, apollo } = await createApp({

@@ -60,6 +60,10 @@ interface Prepared {
 }
 
 export class FineTuneJobs {
+  /** Runs in progress: aborted by close(), which waits for their workers to end. */
+  private readonly running = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
+  private closed = false;
+
   constructor(
     private readonly deps: {
       engine: Engine;
@@ -193,7 +197,11 @@ export class FineTuneJobs {
     }
     if (prepared.unlabeled) tasks.distillation = { train: prepared.unlabeled.data.train, validation: prepared.unlabeled.data.validation };
     if (prepared.adaptation) tasks.adaptation = defaultAdaptation(prepared.adaptation.texts, Boolean(tasks.sentiment));
-    const result = await runFineTuneInWorker({ bundleDir: prepared.parent.bundlePath, tasks, hyperparameters: prepared.hyperparameters, threads: this.deps.threads }, { onProgress });
+    if (this.closed) throw new Error('the server is shutting down');
+    const controller = new AbortController();
+    const work = runFineTuneInWorker({ bundleDir: prepared.parent.bundlePath, tasks, hyperparameters: prepared.hyperparameters, threads: this.deps.threads }, { onProgress, signal: controller.signal });
+    this.running.set(job.id, { controller, done: work.catch(() => undefined) });
+    const result = await work.finally(() => this.running.delete(job.id));
 
     const { manifest: parentManifest, bundlePath } = prepared.parent;
     const suffix = job.id.slice(0, 8);
@@ -280,6 +288,17 @@ export class FineTuneJobs {
     job.progress = 1;
     job.finishedAt = new Date();
     this.deps.log(`fine-tuning job ${job.id}: ${request.model} ${version} on backbone ${manifest.backbone.name} ${backboneVersion} (best epoch ${result.bestEpoch} of ${result.epochsRun})`);
+  }
+
+  /**
+   * Cancels the runs in progress and waits until their worker threads have ended (a process must not exit while a
+   * worker is inside onnxruntime). Their jobs end FAILED; nothing is registered.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    const running = [...this.running.values()];
+    for (const run of running) run.controller.abort(new Error('the server is shutting down'));
+    await Promise.all(running.map((run) => run.done));
   }
 
   private async describeDataset(name: string): Promise<BundleManifest['datasets'][number]> {

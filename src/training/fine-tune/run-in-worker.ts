@@ -12,12 +12,13 @@ export function runFineTuneInWorker(request: WorkerRequest, options: { onProgres
     if (options.signal?.aborted) return reject(options.signal.reason ?? new Error('cancelled'));
     const worker = new Worker(entry, { workerData: request });
     let settled = false;
+    // Settles only once the worker thread has ended: a caller that then exits the process never leaves a thread
+    // inside onnxruntime.
     const finish = (action: () => void) => {
       if (settled) return;
       settled = true;
       options.signal?.removeEventListener('abort', onAbort);
-      action();
-      void worker.terminate();
+      void worker.terminate().finally(action);
     };
     const onAbort = () => worker.postMessage({ type: 'cancel' });
     options.signal?.addEventListener('abort', onAbort, { once: true });
