@@ -16,6 +16,7 @@ import * as ort from 'onnxruntime-node';
 import { ensureDefaultBundle } from '../src/bundle/default-bundle.js';
 import { readGraphInfo } from '../src/import/huggingface/graph-info.js';
 import { DifferentiableGraph, type Gradient, type IntermediatesMode, type Param } from '../src/training/autodiff/index.js';
+import { mulberry32 } from '../tests/helpers/hf-fixtures.js';
 
 const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 const stepsArg = process.argv.indexOf('--steps');
@@ -73,17 +74,6 @@ function stats(times: number[]) {
 
 function round(seconds: number): number {
   return Math.round(seconds * 1000) / 1000;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function measure(bytes: Uint8Array, vocab: number, mode: IntermediatesMode, embeddings: 'trainable' | 'frozen') {

@@ -24,9 +24,8 @@ import { fineTuneBackbone, fineTuneDefaults, type FineTuneHyperparameters } from
 import { TrainableEncoder } from '../src/training/fine-tune/trainable-encoder.js';
 import type { ClassificationExample } from '../src/training/heads.js';
 import { createOnnxBackend, type MatMulBackend } from '../src/training/linalg.js';
-import { createProgressBar } from '../src/training/progress.js';
 import { writeRandomUseLiteOnnx } from '../src/training/random-backbone.js';
-import { label, PROBE, probe, renderSvg, sample, summarise, writeAtomically, type CurveMethod, type CurvePoint } from './learning-curve.js';
+import { label, pooledFeatures, PROBE, probe, renderSvg, sample, summarise, writeAtomically, type CurveMethod, type CurvePoint } from './learning-curve.js';
 
 const SPLIT_SEED = 'polyhead-sentiment-v1';
 const RANDOM_BACKBONE_SEED = 'polyhead-random-use-lite-v1';
@@ -98,15 +97,7 @@ async function main(): Promise<void> {
 
   // Frozen features of every pool and test sentence, once per fixed backbone.
   const texts = [...pool, ...test].map((e) => e.text);
-  const fixed: Record<'pretrained' | 'random', Map<string, Float32Array>> = { pretrained: new Map(), random: new Map() };
-  for (const [id, file] of [['pretrained', spec.file], ['random', randomFile]] as const) {
-    const backbone = await Backbone.load({ ...spec, file }, defaultSessionOptions);
-    const bar = createProgressBar(`features (${id})`.padEnd(24));
-    const pooled = await extractPooled(backbone, texts, { onProgress: (e) => bar.update(e.done, e.total) });
-    bar.finish();
-    texts.forEach((t, i) => fixed[id].set(t, pooled[i]!));
-    await backbone.release();
-  }
+  const fixed = await pooledFeatures(spec, { pretrained: spec.file, random: randomFile }, texts);
 
   const backend = await createOnnxBackend();
   const jobs = SIZES.flatMap((size) => {

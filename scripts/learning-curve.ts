@@ -3,6 +3,10 @@
 // that reads every representation, the mean ± std of a point, and the SVG plot.
 import { rename, writeFile } from 'node:fs/promises';
 import type { SentimentExample } from '../src/datasets/pang-lee.js';
+import { Backbone, type BackboneSpec } from '../src/engine/backbone.js';
+import { defaultSessionOptions } from '../src/engine/onnx-runtime.js';
+import { extractPooled } from '../src/training/features.js';
+import { createProgressBar } from '../src/training/progress.js';
 import { createRng, shuffle } from '../src/datasets/split.js';
 import type { MatMulBackend } from '../src/training/linalg.js';
 import { accuracy } from '../src/training/metrics.js';
@@ -118,6 +122,20 @@ export function renderSvg(points: CurvePoint[], sizes: number[], methods: readon
   }
   out.push('</svg>');
   return out.join('\n') + '\n';
+}
+
+/** The pooled embedding of every text under each of `files` (the same spec with another ONNX graph), once per graph. */
+export async function pooledFeatures<Id extends string>(spec: BackboneSpec, files: Record<Id, string>, texts: readonly string[]): Promise<Record<Id, Map<string, Float32Array>>> {
+  const features = {} as Record<Id, Map<string, Float32Array>>;
+  for (const [id, file] of Object.entries(files) as Array<[Id, string]>) {
+    const backbone = await Backbone.load({ ...spec, file }, defaultSessionOptions);
+    const bar = createProgressBar(`features (${id})`.padEnd(24));
+    const pooled = await extractPooled(backbone, texts, { onProgress: (e) => bar.update(e.done, e.total) });
+    bar.finish();
+    features[id] = new Map(texts.map((t, i) => [t, pooled[i]!]));
+    await backbone.release();
+  }
+  return features;
 }
 
 export async function writeAtomically(path: string, data: string): Promise<void> {

@@ -9,17 +9,14 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDefaultBundle } from '../src/bundle/default-bundle.js';
-import { Backbone } from '../src/engine/backbone.js';
-import { defaultSessionOptions } from '../src/engine/onnx-runtime.js';
 import { loadPangLeeSentences, splitDataset } from '../src/datasets/pang-lee.js';
 import { packageRoot } from '../src/paths.js';
 import { fitBagOfWords } from '../src/training/bag-of-words.js';
 import { backboneSpecOf } from '../src/bundle/backbone-spec.js';
-import { extractPooled } from '../src/training/features.js';
 import { createOnnxBackend } from '../src/training/linalg.js';
 import { createProgressBar } from '../src/training/progress.js';
 import { writeRandomUseLiteOnnx } from '../src/training/random-backbone.js';
-import { label, PROBE, probe, renderSvg, sample, summarise, writeAtomically, type CurvePoint } from './learning-curve.js';
+import { label, pooledFeatures, PROBE, probe, renderSvg, sample, summarise, writeAtomically, type CurvePoint } from './learning-curve.js';
 
 const SPLIT_SEED = 'polyhead-sentiment-v1';
 const RANDOM_BACKBONE_SEED = 'polyhead-random-use-lite-v1';
@@ -49,15 +46,7 @@ async function main(): Promise<void> {
   const texts = [...pool, ...test].map((e) => e.text);
 
   // Pooled features of every pool and test sentence, once per backbone.
-  const features: Record<'pretrained' | 'random', Map<string, Float32Array>> = { pretrained: new Map(), random: new Map() };
-  for (const [id, file] of [['pretrained', spec.file], ['random', randomFile]] as const) {
-    const backbone = await Backbone.load({ ...spec, file }, defaultSessionOptions);
-    const bar = createProgressBar(`features (${id})`.padEnd(24));
-    const pooled = await extractPooled(backbone, texts, { onProgress: (e) => bar.update(e.done, e.total) });
-    bar.finish();
-    texts.forEach((t, i) => features[id].set(t, pooled[i]!));
-    await backbone.release();
-  }
+  const features = await pooledFeatures(spec, { pretrained: spec.file, random: randomFile }, texts);
 
   const backend = await createOnnxBackend();
   const points: Array<CurvePoint & { method: Method }> = [];

@@ -1,8 +1,8 @@
 // Reading a bundle folder safely: every file named by the manifest must be a regular file inside it.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, realpath, rm, stat } from 'node:fs/promises';
-import { join, relative, isAbsolute } from 'node:path';
+import { copyFile, link, lstat, mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, isAbsolute } from 'node:path';
 
 export interface HashedFile {
   path: string;
@@ -81,5 +81,24 @@ export function isProcessAlive(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * An empty temporary folder for a bundle about to be written to `target` (inside `bundlesDir`), named for this
+ * process so that removeStaleTemporaries clears it if the process dies; renamed to `target` when complete.
+ */
+export async function stagingFolder(bundlesDir: string, target: string): Promise<string> {
+  await removeStaleTemporaries(bundlesDir);
+  const tmp = `${target}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  return tmp;
+}
+
+/** Puts `files` of `fromDir` into `toDir`: each a hard link (free for a 28 MB backbone) or, across file systems, a copy. */
+export async function linkFiles(fromDir: string, toDir: string, files: readonly string[]): Promise<void> {
+  for (const file of files) {
+    await mkdir(dirname(join(toDir, file)), { recursive: true });
+    await link(join(fromDir, file), join(toDir, file)).catch(() => copyFile(join(fromDir, file), join(toDir, file)));
   }
 }

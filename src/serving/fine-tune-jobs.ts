@@ -4,10 +4,9 @@
 // and renamed), registers it in one transaction (backbone lineage: parent, datasets, hyperparameters, curves; the
 // model version's parent) and loads it. A job that fails or is cancelled leaves the registry and the bundle folder
 // as they were.
-import { randomUUID } from 'node:crypto';
-import { copyFile, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { removeStaleTemporaries } from '../bundle/files.js';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { linkFiles, stagingFolder } from '../bundle/files.js';
 import { manifestFiles, parseBundleManifest, type BundleManifest } from '../bundle/manifest.js';
 import { brownUnlabelled, BROWN_UNLABELLED, builtInClassification, builtInDatasets, builtInEntities, storedSplit, type StoredExamples, type TaskData } from '../datasets/fine-tune-data.js';
 import { PANG_LEE_METADATA } from '../datasets/pang-lee.js';
@@ -19,9 +18,8 @@ import { fineTuneDefaults, type FineTuneHyperparameters, type FineTuneTasks } fr
 import { defaultAdaptation } from '../training/fine-tune/adaptation.js';
 import { runFineTuneInWorker } from '../training/fine-tune/run-in-worker.js';
 import { trainClassificationHead, trainTokenClassificationHead, type ClassificationExample, type TokenClassificationExample } from '../training/heads.js';
-import type { TrainingProgress } from '../training/progress.js';
 import type { ModelManager } from './model-manager.js';
-import type { TrainingJob } from './training-jobs.js';
+import { jobProgress, newTrainingJob, type TrainingJob } from './training-jobs.js';
 
 export interface FineTuneTaskRequest {
   /** A head of the model: CLASSIFICATION reading the pooled embedding, or TOKEN_CLASSIFICATION. */
@@ -82,23 +80,7 @@ export class FineTuneJobs {
 
   async start(request: FineTuneRequest): Promise<TrainingJob> {
     const prepared = await this.check(request);
-    const job: TrainingJob = {
-      id: randomUUID(),
-      model: request.model,
-      head: prepared.heads.map((h) => h.head.name).join(','),
-      task: 'fine_tune_backbone',
-      status: 'QUEUED',
-      phase: 'queued',
-      progress: 0,
-      epoch: null,
-      loss: null,
-      validationMetric: null,
-      metrics: [],
-      error: null,
-      createdAt: new Date(),
-      finishedAt: null,
-      version: null,
-    };
+    const job = newTrainingJob(request.model, prepared.heads.map((h) => h.head.name).join(','), 'fine_tune_backbone');
     this.deps.enqueue(job, () => this.run(job, request, prepared));
     return job;
   }
@@ -169,7 +151,7 @@ export class FineTuneJobs {
       builtInDatasets[name as keyof typeof builtInDatasets] === 'token_classification'
         ? builtInEntities(name)
         : storedSplit(await this.stored(name, where), (r) => ({ text: r.text, entities: (r.entities as TokenClassificationExample['entities']) ?? [] }), name);
-    const entityLabels = new Set(tags.filter((t) => t !== 'O').map((t) => t.replace(/^[BI]-/, '')));
+    const entityLabels = new Set(entityLabelsOf(tags));
     const unknown = [...new Set([...data.train, ...data.validation].flatMap((e) => e.entities.map((s) => s.label)))].filter((l) => !entityLabels.has(l));
     if (unknown.length) throw new PolyheadError('BAD_USER_INPUT', `${where}: entity labels ${unknown.join(', ')} of "${name}" are not the head's`);
     if (data.train.length < 8 || !data.validation.length) throw new PolyheadError('BAD_USER_INPUT', `${where}: "${name}" has too few examples`);
@@ -183,13 +165,7 @@ export class FineTuneJobs {
 
   private async run(job: TrainingJob, request: FineTuneRequest, prepared: Prepared): Promise<void> {
     job.status = 'RUNNING';
-    const onProgress = (event: TrainingProgress) => {
-      job.phase = event.phase;
-      job.progress = event.total ? event.done / event.total : 0;
-      job.epoch = event.epoch ?? job.epoch;
-      job.loss = event.loss ?? job.loss;
-      job.validationMetric = event.bestValidationMetric ?? job.validationMetric;
-    };
+    const onProgress = jobProgress(job);
     const tasks: FineTuneTasks = {};
     for (const h of prepared.heads) {
       if (h.classification) tasks.sentiment = { labels: h.head.labels!, train: h.classification.train, validation: h.classification.validation, weight: h.weight };
@@ -209,16 +185,11 @@ export class FineTuneJobs {
     const backboneVersion = `${parentManifest.backbone.version.split('+')[0]}+ft.${suffix}`;
     const manifest: BundleManifest = structuredClone(parentManifest);
     const target = join(this.deps.bundleDir, `${manifest.name}-${version}`);
-    await removeStaleTemporaries(this.deps.bundleDir);
-    const tmp = `${target}.tmp-${process.pid}`;
-    await rm(tmp, { recursive: true, force: true });
+    const tmp = await stagingFolder(this.deps.bundleDir, target);
     try {
       // The parent's files, less its backbone's precision variants (they hold the old weights).
       const stale = new Set([parentManifest.backbone.variants.fp16, parentManifest.backbone.variants.quantized].filter(Boolean));
-      for (const file of manifestFiles(parentManifest).filter((f) => !stale.has(f))) {
-        await mkdir(dirname(join(tmp, file)), { recursive: true });
-        await link(join(bundlePath, file), join(tmp, file)).catch(() => copyFile(join(bundlePath, file), join(tmp, file)));
-      }
+      await linkFiles(bundlePath, tmp, manifestFiles(parentManifest).filter((f) => !stale.has(f)));
       await rm(join(tmp, manifest.backbone.file), { force: true });
       await writeFile(join(tmp, manifest.backbone.file), result.model);
       manifest.version = version;

@@ -3,9 +3,9 @@
 // folder and renamed), registers it with its dataset and evaluation in one transaction, and loads it.
 // A job that fails leaves the registry and the bundle folder as they were.
 import { randomUUID } from 'node:crypto';
-import { copyFile, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { removeStaleTemporaries } from '../bundle/files.js';
+import { linkFiles, stagingFolder } from '../bundle/files.js';
 import { manifestFiles, parseBundleManifest, type BundleManifest } from '../bundle/manifest.js';
 import { stratifiedSplit } from '../datasets/split.js';
 import type { Engine } from '../engine/engine.js';
@@ -114,23 +114,7 @@ export class TrainingJobs {
   /** Checks everything that can be checked, then queues the job; throws BAD_USER_INPUT before any work. */
   async start(request: TrainHeadRequest): Promise<TrainingJob> {
     const examples = await this.checkRequest(request);
-    const job: TrainingJob = {
-      id: randomUUID(),
-      model: request.model,
-      head: request.head,
-      task: request.task,
-      status: 'QUEUED',
-      phase: 'queued',
-      progress: 0,
-      epoch: null,
-      loss: null,
-      validationMetric: null,
-      metrics: [],
-      error: null,
-      createdAt: new Date(),
-      finishedAt: null,
-      version: null,
-    };
+    const job = newTrainingJob(request.model, request.head, request.task);
     this.enqueue(job, () => this.run(job, request, examples));
     return job;
   }
@@ -184,13 +168,7 @@ export class TrainingJobs {
     job.status = 'RUNNING';
     const serving = this.deps.engine.get(request.model);
     const parent = await this.deps.registry.resolveVersion(request.model, serving.version);
-    const onProgress = (event: TrainingProgress) => {
-      job.phase = event.phase;
-      job.progress = event.total ? event.done / event.total : 0;
-      job.epoch = event.epoch ?? job.epoch;
-      job.loss = event.loss ?? job.loss;
-      job.validationMetric = event.bestValidationMetric ?? job.validationMetric;
-    };
+    const onProgress = jobProgress(job);
     const keyOf = (e: TrainingExample) => (request.task === 'classification' ? e.label! : (e.entities?.[0]?.label ?? 'none'));
     const split = stratifiedSplit(examples, keyOf, { seed: request.seed, validation: 0.1, test: request.evaluationFraction });
     const common = { features: new FeatureCache(serving.backbone), seed: request.seed, onProgress };
@@ -280,14 +258,8 @@ export class TrainingJobs {
     const manifest = parseBundleManifest(await readFile(join(parentDir, 'bundle.json'), 'utf8'));
     const name = manifest.name;
     const target = join(this.deps.bundleDir, `${name}-${version}`);
-    await removeStaleTemporaries(this.deps.bundleDir);
-    const tmp = `${target}.tmp-${process.pid}`;
-    await rm(tmp, { recursive: true, force: true });
-    for (const file of manifestFiles(manifest)) {
-      await mkdir(dirname(join(tmp, file)), { recursive: true });
-      // A hard link costs nothing for the 28 MB backbone; across file systems, copy.
-      await link(join(parentDir, file), join(tmp, file)).catch(() => copyFile(join(parentDir, file), join(tmp, file)));
-    }
+    const tmp = await stagingFolder(this.deps.bundleDir, target);
+    await linkFiles(parentDir, tmp, manifestFiles(manifest));
     for (const [file, bytes] of Object.entries(extra)) {
       await mkdir(dirname(join(tmp, file)), { recursive: true });
       await writeFile(join(tmp, file), bytes);
@@ -301,4 +273,36 @@ export class TrainingJobs {
 
 function asTokenExample(e: TrainingExample): TokenClassificationExample {
   return { text: e.text, entities: e.entities ?? [] };
+}
+
+/** A new job record, QUEUED. */
+export function newTrainingJob(model: string, head: string, task: JobTask): TrainingJob {
+  return {
+    id: randomUUID(),
+    model,
+    head,
+    task,
+    status: 'QUEUED',
+    phase: 'queued',
+    progress: 0,
+    epoch: null,
+    loss: null,
+    validationMetric: null,
+    metrics: [],
+    error: null,
+    createdAt: new Date(),
+    finishedAt: null,
+    version: null,
+  };
+}
+
+/** A progress listener that keeps a job's phase, progress, epoch, loss and best validation figure current. */
+export function jobProgress(job: TrainingJob): (event: TrainingProgress) => void {
+  return (event) => {
+    job.phase = event.phase;
+    job.progress = event.total ? event.done / event.total : 0;
+    job.epoch = event.epoch ?? job.epoch;
+    job.loss = event.loss ?? job.loss;
+    job.validationMetric = event.bestValidationMetric ?? job.validationMetric;
+  };
 }

@@ -205,11 +205,11 @@ function forwardNodes(g: ModelGraph, plan: GradientPlan): proto.INodeProto[] {
   return (g.graph.node ?? []).map((node, i) => plan.builder.extendedNodes.get(i) ?? node);
 }
 
-/** 'recomputed': one session that runs the forward graph and then every gradient node. */
-export function assembleRecomputed(parts: Parts): AssembledModels {
-  const { g, plan, params } = parts;
-  const b = plan.builder;
-  const paramNames = new Set(params.map((p) => p.name));
+/**
+ * The backward session's outputs, each an Identity of the value it returns (a graph output may not be a graph input
+ * or another output's name), with its dtype; `identity(value, name)` adds one and returns its output name.
+ */
+function graphOutputsOf(b: Parts['plan']['builder']) {
   const identities: proto.INodeProto[] = [];
   const outputNames: string[] = [];
   const identity = (value: string, name: string) => {
@@ -220,6 +220,15 @@ export function assembleRecomputed(parts: Parts): AssembledModels {
     outputNames.push(out);
     return out;
   };
+  return { identities, outputNames, identity };
+}
+
+/** 'recomputed': one session that runs the forward graph and then every gradient node. */
+export function assembleRecomputed(parts: Parts): AssembledModels {
+  const { g, plan, params } = parts;
+  const b = plan.builder;
+  const paramNames = new Set(params.map((p) => p.name));
+  const { identities, outputNames, identity } = graphOutputsOf(b);
   const indexSource = (indices: string) => (g.inputs.has(indices) ? { fed: indices } : { output: identity(indices, 'grad/ids') });
   const gradients = gradientOutputs(plan, identity, indexSource);
   const seedInputs = [...plan.seeds.values()];
@@ -253,16 +262,7 @@ export function assembleStored(parts: Parts): AssembledModels {
   const paramNames = new Set(params.map((p) => p.name));
   const forwardSide = b.nodes.filter((n) => !(n.output ?? []).some((o) => b.dependent.has(o)));
   const backwardSide = b.nodes.filter((n) => (n.output ?? []).some((o) => b.dependent.has(o)));
-  const identities: proto.INodeProto[] = [];
-  const outputNames: string[] = [];
-  const identity = (value: string, name: string) => {
-    const out = b.fresh(name);
-    const dtype = b.dtypeOf(value);
-    if (dtype !== undefined) b.dtypes.set(out, dtype);
-    identities.push(onnx.NodeProto.create({ name: out, opType: 'Identity', input: [value], output: [out] }));
-    outputNames.push(out);
-    return out;
-  };
+  const { identities, outputNames, identity } = graphOutputsOf(b);
   const storedIndices: string[] = [];
   const indexSource = (indices: string) => {
     if (g.inputs.has(indices)) return { fed: indices };

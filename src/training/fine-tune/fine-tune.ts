@@ -152,7 +152,6 @@ export async function fineTuneBackbone(options: FineTuneOptions): Promise<FineTu
   const hp: FineTuneHyperparameters = { ...fineTuneDefaults, ...options.hyperparameters, batchesPerEpoch: { ...fineTuneDefaults.batchesPerEpoch, ...adaptationBatches, ...options.hyperparameters?.batchesPerEpoch } };
   if (options.tasks.adaptation) validateAdaptation(options.tasks.adaptation, Boolean(options.tasks.sentiment?.train.length));
   const { encoder, signal } = options;
-  const hidden = encoder.spec.hiddenSize;
   const layers = Math.max(...encoder.params.map((p) => parameterDepth(p.name, 1000)).filter((d) => d < 1000), 0);
   const rng = childRng(hp.seed, 'fine-tune');
   const tasks = await prepareTasks(options.tasks, encoder, hp, rng, options.onProgress, signal);
@@ -325,7 +324,7 @@ async function trainStep(task: Prepared, encoder: TrainableEncoder, optimizer: B
 }
 
 /** The task's loss on a forward batch and its gradients with respect to the backbone's outputs (and, when `train`, its head updated). */
-function taskLoss(task: Prepared, out: EncodedBatch, batch: number[], train: boolean, validation = false): { loss: number; correct: number; count: number; dTokens?: Float32Array; dPooled?: Float32Array; predicted?: Int32Array } {
+function taskLoss(task: Prepared, out: EncodedBatch, batch: number[], train: boolean, validation = false): { loss: number; correct: number; count: number; dTokens?: Float32Array; dPooled?: Float32Array; predicted?: Int32Array; targets?: Int32Array } {
   const { rows, tokens, hidden } = out;
   if (task.name === 'sentiment' || task.name === 'selfTraining') {
     const scale = INPUT_SCALE_POOLED(hidden);
@@ -346,7 +345,7 @@ function taskLoss(task: Prepared, out: EncodedBatch, batch: number[], train: boo
     const targets = new Int32Array(rows * tokens).fill(-1);
     batch.forEach((i, r) => (validation ? task.validationTagTargets! : task.tagTargets!)[i]!.forEach((tag, t) => (targets[r * tokens + t] = tag)));
     const { loss, dLogits, correct, count, predicted } = crossEntropy(logits, targets, task.head!.outputs);
-    if (!train) return { loss, correct, count, predicted };
+    if (!train) return { loss, correct, count, predicted, targets };
     const { dW, dB, dX } = task.head!.backward(out.tokenStates, rows * tokens, dLogits);
     task.headOptimizer!.update({ 'entities.w': dW, 'entities.b': dB });
     return { loss, correct, count, dTokens: dX };
@@ -419,9 +418,7 @@ async function validate(tasks: Prepared[], encoder: TrainableEncoder, hp: FineTu
       correct += r.correct;
       count += r.count;
       if (task.name === 'entities') {
-        const targets = new Int32Array(out.rows * out.tokens).fill(-1);
-        batch.forEach((i, row) => task.validationTagTargets![i]!.forEach((tag, t) => (targets[row * out.tokens + t] = tag)));
-        targets.forEach((y, p) => {
+        r.targets!.forEach((y, p) => {
           if (y < 0) return;
           const guess = r.predicted![p]!;
           if (guess !== 0 && guess === y) tp++;
