@@ -18,6 +18,10 @@ export interface RegistryDatabase {
   sql: SqlExecutor;
   /** Where the data lives, without credentials. */
   location: string;
+  /** The PostgreSQL URL (a LISTEN connection of its own is opened with it). */
+  url?: string;
+  /** The embedded database (its listen/notify works within this process). */
+  pglite?: PGlite;
   close(): Promise<void>;
 }
 
@@ -63,6 +67,7 @@ async function openPostgres(url: string, onQuery?: (sql: string) => void): Promi
     prisma,
     sql: pgPoolExecutor(pool),
     location: `postgresql://${parsed.host}${parsed.pathname}`,
+    url,
     async close() {
       await prisma.$disconnect();
       await pool.end();
@@ -81,6 +86,7 @@ async function openPglite(dataDir: string, onQuery?: (sql: string) => void): Pro
       prisma,
       sql: pgliteExecutor(pglite),
       location: join(dataDir, 'pgdata'),
+      pglite,
       async close() {
         await prisma.$disconnect();
         await pglite.close();
