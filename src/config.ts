@@ -12,6 +12,11 @@ export interface ServerConfig {
   dataDir: string;
   /** POLYHEAD_BUNDLE_DIR, default <dataDir>/bundles: where the built-in model bundle is built. */
   bundleDir: string;
+  /**
+   * POLYHEAD_CACHE_DIR, default <dataDir>/cache: this host's copies of bundle files fetched from the registry (by
+   * sha256, each checked before use) for versions whose bundle folder is not on this host.
+   */
+  cacheDir: string;
   /** POLYHEAD_MODELS, default the default model: comma-separated models to load at start ("" = none). */
   models: string[];
   /** POLYHEAD_DEVICE (cpu | cuda | auto), default auto: where the backbone runs. */
@@ -118,6 +123,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     host: env.HOST ?? '0.0.0.0',
     dataDir,
     bundleDir,
+    cacheDir: resolve(env.POLYHEAD_CACHE_DIR ?? join(dataDir, 'cache')),
     models: (env.POLYHEAD_MODELS ?? defaultModel).split(',').map((name) => name.trim()).filter(Boolean),
     device: oneOf(env, 'POLYHEAD_DEVICE', ['auto', 'cpu', 'cuda'] as const, 'auto'),
     precision: oneOf(env, 'POLYHEAD_PRECISION', ['auto', 'fp32', 'fp16', 'q8'] as const, 'auto'),

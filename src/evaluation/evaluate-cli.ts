@@ -7,6 +7,7 @@ import type { RegistryDatabase } from '../registry/database.js';
 import { RegistryService } from '../registry/registry.service.js';
 import { prepareRuntime } from '../server/runtime.js';
 import { ModelManager } from '../serving/model-manager.js';
+import { LocalBundles } from '../serving/local-bundle.js';
 import type { DimensionFigures } from './bias-probe.js';
 import { EvaluationService, type EvaluateHeadRequest, type HeadEvaluationResult } from './evaluation.service.js';
 
@@ -16,7 +17,7 @@ export async function evaluateDirectly(db: RegistryDatabase, config: ServerConfi
   const runtime = await prepareRuntime(config, builtIn, () => {});
   const engine = new Engine({ session: runtime.session, scheduler: runtime.scheduler, requestTimeoutMs: config.requestTimeoutMs, generation: config.generation });
   try {
-    const models = new ModelManager(engine, registry);
+    const models = new ModelManager(engine, registry, undefined, undefined, new LocalBundles(db.prisma, config.cacheDir));
     if (builtIn) await models.registerBuiltInBundle(builtIn);
     await models.load(request.model);
     return await new EvaluationService({ engine, registry }).evaluateHead(request);

@@ -1,12 +1,14 @@
 // Registers a bundle folder in the registry in one transaction: a bad bundle changes nothing,
 // the same bundle again changes nothing, a changed file under an existing version is refused.
+// Every file and the bundle.json are stored as blobs by content first, so any replica can load the version.
 import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PolyheadError } from '../errors.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { BundleValidationError, manifestFiles, parseBundleManifest, type BundleManifest } from '../bundle/manifest.js';
-import { hashBundleFiles, type HashedFile } from '../bundle/files.js';
+import { hashBundleFiles, resolveInside, type HashedFile } from '../bundle/files.js';
+import { BlobCorruptError, storeBlob } from './blob-store.js';
 
 type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
@@ -59,6 +61,7 @@ export interface StoredExample {
 
 export async function importBundle(prisma: PrismaClient, path: string, examples: Record<string, StoredExample[]> = {}): Promise<ImportResult> {
   const bundle = await readBundle(path);
+  await storeBundleFiles(prisma, bundle);
   return prisma.$transaction(
     async (tx) => {
       // Imports take turns: two processes registering the same bundle at once (the built-in model when a
@@ -68,6 +71,25 @@ export async function importBundle(prisma: PrismaClient, path: string, examples:
     },
     { timeout: 60_000 },
   );
+}
+
+/**
+ * Stores the bundle's files and bundle.json as blobs, before (not inside) the registration transaction: each
+ * blob commits in its own transaction, so tens of MB are not written while the import lock is held. Blobs are
+ * content-addressed, so those left by an import that fails afterwards are harmless: no row points at them
+ * until a version with the same content registers them, and storing them again then writes nothing. Storing
+ * also what an existing version already has fills in the blobs of versions registered before they were kept.
+ */
+async function storeBundleFiles(prisma: PrismaClient, bundle: LoadedBundle): Promise<void> {
+  const files = [{ path: 'bundle.json', sha256: bundle.manifestSha256 }, ...bundle.files];
+  for (const file of files) {
+    try {
+      await storeBlob(prisma, await resolveInside(bundle.root, file.path), file.sha256);
+    } catch (error) {
+      if (error instanceof BlobCorruptError) throw new PolyheadError('BUNDLE_INVALID', `${file.path} changed while the bundle was being imported`, { file: file.path });
+      throw error;
+    }
+  }
 }
 
 /** Advisory lock key of bundle imports (the migration runner uses another). */

@@ -14,6 +14,7 @@ import { Authenticator } from '../auth/authenticator.js';
 import { Engine } from '../engine/engine.js';
 import { InferenceService } from '../serving/inference.service.js';
 import { ModelManager } from '../serving/model-manager.js';
+import { LocalBundles } from '../serving/local-bundle.js';
 import { TrainingJobs } from '../serving/training-jobs.js';
 import { FineTuneJobs } from '../serving/fine-tune-jobs.js';
 import { createApp } from './app.js';
@@ -66,8 +67,9 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     metrics.attach(engine);
     // In a cluster (POLYHEAD_WORKERS > 1) model changes made here are passed on to the other server processes.
     const link = cluster.isWorker && process.send ? new ClusterLink((message: ClusterMessage) => process.send!(message)) : undefined;
-    const models = new ModelManager(engine, registry, log, (change) => link?.modelsChanged(change));
-    const startupModels = new ModelManager(engine, registry, quiet);
+    const bundles = new LocalBundles(db.prisma, config.cacheDir);
+    const models = new ModelManager(engine, registry, log, (change) => link?.modelsChanged(change), bundles);
+    const startupModels = new ModelManager(engine, registry, quiet, undefined, bundles);
     closers.push(() => engine.close());
     if (builtInBundle) await startupModels.registerBuiltInBundle(builtInBundle);
     if (fineTunedBundle) await startupModels.registerBuiltInBundle(fineTunedBundle);

@@ -90,7 +90,9 @@ export class FineTuneJobs {
     const bad = (message: string) => new PolyheadError('BAD_USER_INPUT', message);
     const serving = this.deps.engine.get(request.model); // MODEL_NOT_FOUND when not loaded
     const parentVersion = await this.deps.registry.resolveVersion(request.model, serving.version);
-    const manifest = parseBundleManifest(await readFile(join(parentVersion.bundlePath, 'bundle.json'), 'utf8'));
+    // The parent's files from wherever they are on this host: its folder, or the cache filled from the registry.
+    const parentDir = await this.deps.models.bundles.folderOf(await this.deps.models.bundles.filesOf(parentVersion));
+    const manifest = parseBundleManifest(await readFile(join(parentDir, 'bundle.json'), 'utf8'));
     if (manifest.seq2seq) throw bad(`model: ${request.model} is a translation model; only encoders are fine-tuned`);
     if (!manifest.backbone.outputs.tokens) throw bad(`model: the backbone of ${request.model} has no token states output and cannot be fine-tuned`);
     if (!request.tasks.length) throw bad('tasks: at least one task (a head and its dataset)');
@@ -119,7 +121,7 @@ export class FineTuneJobs {
       if (texts.length < 10) throw bad(`adaptationDataset: "${request.adaptationDataset}" has ${texts.length} distinct texts; domain adaptation needs at least 10`);
       adaptation = { name: request.adaptationDataset, texts };
     }
-    return { heads, unlabeled, adaptation, parent: { version: parentVersion.version, bundlePath: parentVersion.bundlePath, manifest }, hyperparameters: { epochs, seed: request.seed ?? 'polyhead-fine-tune-v1' } };
+    return { heads, unlabeled, adaptation, parent: { version: parentVersion.version, bundlePath: parentDir, manifest }, hyperparameters: { epochs, seed: request.seed ?? 'polyhead-fine-tune-v1' } };
   }
 
   private async stored(name: string, where: string): Promise<StoredExamples[]> {

@@ -1,11 +1,11 @@
-// Puts registry versions into the engine: resolves a model name to a version, checks the files on disk are
-// the ones registered (sha256), loads and warms it, and only then lets it serve. Also builds and registers
-// the built-in default model on first start.
-import { join } from 'node:path';
-import { sha256File, resolveInside } from '../bundle/files.js';
+// Puts registry versions into the engine: resolves a model name to a version, finds its files on this host
+// (checked by sha256 against the registry, fetched from the registry when not here: local-bundle.ts), loads
+// and warms it, and only then lets it serve. Also builds and registers the built-in default model on first start.
+import { readConfig } from '../config.js';
 import type { Engine, LoadedModelInfo } from '../engine/engine.js';
 import { PolyheadError, toPolyheadError } from '../errors.js';
 import type { RegistryService } from '../registry/registry.service.js';
+import { LocalBundles } from './local-bundle.js';
 
 /** A load or unload that succeeded, as passed on to the other server processes of a cluster. */
 export type ModelChange = { op: 'load'; name: string; version: string } | { op: 'unload'; name: string };
@@ -17,6 +17,8 @@ export class ModelManager {
     private readonly log: (line: string) => void = () => {},
     /** Told after a load or unload succeeded (a cluster passes it on to the other server processes). */
     private readonly onChange: (change: ModelChange) => void = () => {},
+    /** Where each version's files are on this host (its folder, or the cache filled from the registry). */
+    readonly bundles: LocalBundles = new LocalBundles(registry.prisma, readConfig().cacheDir),
   ) {}
 
   /** Loads the version `ref` (version or alias; default: production alias, else newest) of a registered model. */
@@ -45,20 +47,18 @@ export class ModelManager {
 
   private async loadVersion(name: string, ref?: string | null): Promise<LoadedModelInfo> {
     const version = await this.registry.resolveVersion(name, ref);
-    const files = await this.registry.prisma.bundleFile.findMany({ where: { versionId: version.id } });
+    const files = await this.bundles.filesOf(version);
+    let folder: string;
     try {
-      const manifestSha = await sha256File(join(version.bundlePath, 'bundle.json')).catch(() => 'missing');
-      if (manifestSha !== version.manifestSha256) throw new Error('bundle.json changed on disk since it was registered');
-      for (const file of files) {
-        const sha = await sha256File(await resolveInside(version.bundlePath, file.path));
-        if (sha !== file.sha256) throw new Error(`${file.path} changed on disk since it was registered (sha256 ${sha.slice(0, 12)}…)`);
-      }
+      folder = await this.bundles.folderOf(files);
     } catch (error) {
+      // The database going away while files are fetched from it says so, as any registry request does.
+      if (toPolyheadError(error)?.code === 'REGISTRY_UNAVAILABLE') throw toPolyheadError(error);
       throw new PolyheadError('MODEL_LOAD_FAILED', `could not load ${name} ${version.version}: ${(error as Error).message}`);
     }
     const started = Date.now();
     try {
-      const info = await this.engine.load(name, version.bundlePath, version.version);
+      const info = await this.engine.load(name, folder, version.version);
       await this.registry.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'READY' } }).catch(() => {});
       this.log(`loaded ${name} ${version.version} (${info.heads.map((h) => h.name).join(', ') || 'no heads'}) in ${Date.now() - started} ms`);
       return info;

@@ -215,7 +215,9 @@ export class TrainingJobs {
           size: examples.length,
           splits: { train: split.train.length, validation: split.validation.length, test: split.test.length },
         };
-    const dir = await this.writeBundle(parent.bundlePath, version, (manifest) => {
+    // The parent's files from wherever they are on this host: its folder, or the cache filled from the registry.
+    const parentDir = await this.deps.models.bundles.folderOf(await this.deps.models.bundles.filesOf(parent));
+    const dir = await this.writeBundle(parentDir, version, (manifest) => {
       manifest.parent = parent.version;
       manifest.version = version;
       manifest.heads.push({

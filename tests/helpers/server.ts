@@ -28,12 +28,15 @@ export const sharedBundleDir = join(packageRoot, '.cache', 'bundles');
 
 /** Starts a server; registry-only tests pass `models: []` to skip loading the default model. */
 export async function startTestServer(overrides: Partial<ServerConfig> = {}, env: NodeJS.ProcessEnv = {}): Promise<TestServer> {
+  const dataDir = overrides.dataDir ?? tempDir();
   const config: ServerConfig = {
     ...readConfig({ POLYHEAD_LOG: 'silent', ...env }),
     port: 0,
     host: '127.0.0.1',
-    dataDir: tempDir(),
+    dataDir,
     bundleDir: sharedBundleDir,
+    // Each test server's own cache, as each replica has (not the checkout's .polyhead/cache).
+    cacheDir: env.POLYHEAD_CACHE_DIR ?? join(dataDir, 'cache'),
     bundleRoots: [tmpdir(), sharedBundleDir],
     apiKey: testApiKey,
     ...overrides,
