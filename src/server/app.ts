@@ -1,5 +1,5 @@
-// The HTTP surface: POST/GET /graphql (Apollo, on plain node:http: graphql-http.ts), GraphiQL on GET /graphql
-// from a browser, health probes and metrics (express).
+// The HTTP surface: POST/GET /graphql (Apollo, on plain node:http: graphql-http.ts), OpenAI's /v1 embeddings API
+// (openai/, also on plain node:http), GraphiQL on GET /graphql from a browser, health probes and metrics (express).
 import { setMaxListeners } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import express from 'express';
@@ -23,6 +23,7 @@ import { graphiqlPage } from './graphiql.js';
 import { graphqlHttpHandler, sendError } from './graphql-http.js';
 import { observabilityPlugin } from './observability.plugin.js';
 import { guardPlugin } from './guard.plugin.js';
+import { isOpenAiPath, openAiHandler } from './openai/openai.handler.js';
 import type { ServerConfig } from '../config.js';
 import type { PolyheadMetrics } from './metrics.js';
 
@@ -100,6 +101,18 @@ export async function createApp(options: AppOptions) {
   const allowCors = corsOrigins.length ? cors({ origin: corsOrigins.includes('*') ? true : corsOrigins }) : undefined;
   // CORS preflights are answered by the cors middleware itself.
   const endpoint = (req: IncomingMessage, res: ServerResponse) => (allowCors ? allowCors(req, res, () => graphql(req, res)) : graphql(req, res));
+  // OpenAI's embeddings API (/v1), on the same engine, limits and keys.
+  const openai = openAiHandler({
+    engine: options.inference.engine,
+    limits: options.inference.limits,
+    authenticator: options.authenticator,
+    requireReadKey: options.config.requireReadKey,
+    maxBodyBytes: options.config.maxBodyBytes,
+    refusedBodyLinger: options.config.refusedBodyLinger,
+    isClosing: () => !options.httpServer.listening,
+    createdAt: Math.floor(options.state.startedAt / 1000),
+  });
+  const openAiEndpoint = (req: IncomingMessage, res: ServerResponse) => (allowCors ? allowCors(req, res, () => openai(req, res)) : openai(req, res));
 
   const app = express();
   app.disable('x-powered-by');
@@ -131,6 +144,7 @@ export async function createApp(options: AppOptions) {
   // GET /graphql, OPTIONS, odd spellings of the path) to the same endpoint.
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'POST' && (req.url === '/graphql' || req.url?.startsWith('/graphql?'))) endpoint(req, res);
+    else if (isOpenAiPath(req.url)) openAiEndpoint(req, res);
     else app(req, res);
   };
   return { handler, apollo };
