@@ -37,6 +37,29 @@ export interface InferRequest {
   signal?: AbortSignal;
   /** Overrides the engine's request timeout, ms. */
   timeoutMs?: number;
+  /** Told how the call went, for tracing (the engine knows no tracer). */
+  trace?: InferTrace;
+}
+
+/** Receives one report per infer call that reached the queue; must not throw (a throw is ignored). */
+export interface InferTrace {
+  onInfer(report: InferReport): void;
+}
+
+/** What one infer call did. Times are on performance.now()'s clock, ms. */
+export interface InferReport {
+  model: string;
+  heads: readonly string[];
+  /** Texts asked for (before dedupe). */
+  texts: number;
+  startedAt: number;
+  /** Tokenization ended and the distinct texts were queued. */
+  queuedAt: number;
+  endedAt: number;
+  /** Per distinct text, in order: its tokens as queued, its outcome (a result carries its batch), when it settled. */
+  tokens: readonly number[];
+  outcomes: ReadonlyArray<TextResult | Error>;
+  settledAt: ArrayLike<number>;
 }
 
 export interface LoadedModelInfo {
@@ -193,16 +216,34 @@ export class Engine {
    */
   async infer(modelName: string, texts: readonly string[], request: InferRequest): Promise<Array<TextResult | Error>> {
     const model = this.validate(modelName, request.heads);
+    const { trace } = request;
+    const startedAt = trace ? performance.now() : 0;
     const heads = new Set(request.heads);
     const deadline = model.scheduler.now() + (request.timeoutMs ?? this.options.requestTimeoutMs);
     const unique = [...new Set(texts)];
     const encodings = await model.backbone.encodeBatch(unique);
+    const queuedAt = trace ? performance.now() : 0;
     const promises = model.submitAll(
       unique.map((text, i) => ({ text, encoding: encodings[i]! })),
       heads,
       { signal: request.signal, deadline },
     );
-    const settled = await Promise.all(promises.map((promise) => promise.catch((error: Error) => error)));
+    // Only a traced call notes when each text settled (a result's batch says when it ran; an error's time is this).
+    const settledAt = trace ? new Float64Array(unique.length) : undefined;
+    const settled = await Promise.all(
+      promises.map((promise, i) => {
+        const outcome = promise.catch((error: Error) => error);
+        return settledAt ? outcome.then((value) => ((settledAt[i] = performance.now()), value)) : outcome;
+      }),
+    );
+    if (trace && settledAt) {
+      const tokens = encodings.map((encoding) => Math.max(1, encoding.ids.length));
+      try {
+        trace.onInfer({ model: modelName, heads: request.heads, texts: texts.length, startedAt, queuedAt, endedAt: performance.now(), tokens, outcomes: settled, settledAt });
+      } catch {
+        // Tracing must never fail a request.
+      }
+    }
     const byText = new Map(unique.map((text, i) => [text, settled[i]!]));
     return texts.map((text) => byText.get(text)!);
   }

@@ -12,6 +12,30 @@ export interface TextResult {
   embedding?: Float32Array;
   /** Outputs of the heads that ran for this text (at least those asked for). */
   heads: ReadonlyMap<string, HeadOutput>;
+  /** The backbone batch that computed it (shared by every text of that batch). */
+  batch: BatchRecord;
+}
+
+/**
+ * One backbone batch as it ran, for tracing: one object per batch, shared by its texts' results. Times are
+ * on performance.now()'s clock, ms.
+ */
+export interface BatchRecord {
+  /** This model's batches, counted from 1 in the order they started. */
+  id: number;
+  size: number;
+  /** The longest sequence: every row is padded to it. */
+  maxTokens: number;
+  /** size x maxTokens: what the backbone computed. */
+  paddedTokens: number;
+  /** The rows' own tokens. */
+  realTokens: number;
+  startedAt: number;
+  /** When the backbone, and the head models chained after it in its worker thread, came back. */
+  backboneEndedAt: number;
+  endedAt: number;
+  /** Each head that ran, in the order its model ran after the backbone. */
+  heads: readonly HeadTiming[];
 }
 
 /** What one text needs: a backbone pass and these heads. */
@@ -24,7 +48,13 @@ interface TextJob {
 export interface HeadTiming {
   head: string;
   rows: number;
+  /** modelMs + decodeMs. */
   ms: number;
+  /** Its ONNX model's run in the backbone's worker thread (0 for a head without a model). */
+  modelMs: number;
+  /** Decoding its output on this thread, which started at decodeStartedAt (performance.now(), ms). */
+  decodeMs: number;
+  decodeStartedAt: number;
 }
 
 export interface ServingModelObserver {
@@ -35,6 +65,7 @@ export interface ServingModelObserver {
 
 export class ServingModel {
   readonly scheduler: Scheduler<TextJob, TextResult>;
+  private batchesStarted = 0;
 
   constructor(
     readonly name: string,
@@ -73,7 +104,9 @@ export class ServingModel {
    * in the backbone's worker thread right after it (token states never leave that thread). A failing head
    * fails only its rows.
    */
-  private async runBatch(batch: TextJob[], _shape: BatchShape): Promise<Array<TextResult | Error>> {
+  private async runBatch(batch: TextJob[], shape: BatchShape): Promise<Array<TextResult | Error>> {
+    const startedAt = performance.now();
+    const id = ++this.batchesStarted;
     const wanted = [...new Set(batch.flatMap((job) => [...job.heads]))].map((name) => this.heads.get(name)!);
     const rowsOf = wanted.map((head) => {
       const rows: HeadRow[] = [];
@@ -92,6 +125,7 @@ export class ServingModel {
       modelled,
       graphOutputs,
     );
+    const backboneEndedAt = performance.now();
     const modelOutput = new Map(modelled.map(({ h }, i) => [h, features.heads[i]!]));
     const outputs = batch.map(() => new Map<string, HeadOutput>());
     const failures: Array<Error | undefined> = batch.map(() => undefined);
@@ -109,9 +143,13 @@ export class ServingModel {
         for (const row of rows) failures[row.index] ??= failure;
       }
       const modelMs = output && !(output instanceof Error) ? (output.ms ?? 0) : 0;
-      timings.push({ head: head.spec.name, rows: rows.length, ms: modelMs + performance.now() - decodeStarted });
+      const decodeMs = performance.now() - decodeStarted;
+      timings.push({ head: head.spec.name, rows: rows.length, ms: modelMs + decodeMs, modelMs, decodeMs, decodeStartedAt: decodeStarted });
     });
     this.observer.onHeads?.(this.name, timings);
+    let realTokens = 0;
+    for (const job of batch) realTokens += Math.max(1, job.encoding.ids.length);
+    const record: BatchRecord = { id, size: shape.size, maxTokens: shape.maxTokens, paddedTokens: shape.paddedTokens, realTokens, startedAt, backboneEndedAt, endedAt: performance.now(), heads: timings };
     const { hidden, pooled } = features;
     return batch.map((job, i) =>
       failures[i] ?? {
@@ -120,6 +158,7 @@ export class ServingModel {
         // A view, not a copy: a copy per text was a 2 KB allocation each, most never read (GPU batches).
         embedding: pooled?.subarray(i * hidden, (i + 1) * hidden),
         heads: outputs[i]!,
+        batch: record,
       },
     );
   }
