@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defaultQueryLimits, type QueryLimits } from './server/query-limits.js';
+import { readTracingConfig, type TracingConfig } from './observability/tracing-config.js';
 
 export interface ServerConfig {
   /** PORT, default 4000. */
@@ -108,6 +109,8 @@ export interface ServerConfig {
   shutdownTimeoutMs: number;
   /** NODE_ENV=development shows error details to clients; otherwise unexpected errors are masked. */
   development: boolean;
+  /** OpenTelemetry traces over OTLP/HTTP when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set; absent = no tracing (observability/tracing-config.ts). */
+  tracing?: TracingConfig;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -176,6 +179,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     logLevel: env.POLYHEAD_LOG === 'silent' ? 'silent' : 'info',
     shutdownTimeoutMs: integer(env, 'POLYHEAD_SHUTDOWN_TIMEOUT_MS', 10_000),
     development: env.NODE_ENV === 'development',
+    tracing: readTracingConfig(env),
   };
 }
 

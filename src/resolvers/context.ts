@@ -14,6 +14,7 @@ import type { TrainingJobs } from '../serving/training-jobs.js';
 import type { FineTuneJobs } from '../serving/fine-tune-jobs.js';
 import type { EvaluationService } from '../evaluation/evaluation.service.js';
 import type { LoadedModel } from '../schema/server.type.js';
+import type { RequestTrace } from '../observability/request-trace.js';
 
 export interface ServerState {
   version: string;
@@ -47,6 +48,8 @@ export interface RequestContext {
   fineTuning: FineTuneJobs;
   evaluation: EvaluationService;
   timing: RequestTiming;
+  /** The request's spans, when tracing is on and the request is sampled. */
+  trace?: RequestTrace;
 }
 
 /** `@Authorized('write')`: the caller needs that scope (admin has every scope). */

@@ -23,6 +23,8 @@ import { graphiqlPage } from './graphiql.js';
 import { graphqlHttpHandler, sendError } from './graphql-http.js';
 import { observabilityPlugin } from './observability.plugin.js';
 import { guardPlugin } from './guard.plugin.js';
+import { tracingPlugin } from './tracing.plugin.js';
+import type { Tracing } from '../observability/tracing.js';
 import { isOpenAiPath, openAiHandler } from './openai/openai.handler.js';
 import type { ServerConfig } from '../config.js';
 import type { PolyheadMetrics } from './metrics.js';
@@ -42,6 +44,8 @@ export interface AppOptions {
   config: Pick<ServerConfig, 'development' | 'maxBodyBytes' | 'refusedBodyLinger' | 'queryLimits' | 'requireReadKey' | 'introspection' | 'graphiql' | 'corsOrigins' | 'shutdownTimeoutMs'>;
   /** Answers /readyz: each check true when fine, else a short reason. */
   readiness: () => Promise<Record<string, true | string>>;
+  /** OpenTelemetry spans for every request; absent = tracing off, and no tracing work at all. */
+  tracing?: Tracing;
 }
 
 export async function createApp(options: AppOptions) {
@@ -62,6 +66,7 @@ export async function createApp(options: AppOptions) {
       ApolloServerPluginCacheControlDisabled(),
       observabilityPlugin(options.metrics),
       guardPlugin(options.schema, options.config.queryLimits, options.config.requireReadKey),
+      ...(options.tracing ? [tracingPlugin()] : []),
     ],
   });
   await apollo.start();
@@ -79,6 +84,7 @@ export async function createApp(options: AppOptions) {
         if (!res.writableFinished) disconnected.abort(new Error('client disconnected'));
       });
       const timing = { inferenceMs: 0 };
+      const trace = options.tracing?.traceOf(req);
       return {
         registry: options.registry,
         loaders: createRegistryLoaders(options.registry.prisma),
@@ -87,13 +93,14 @@ export async function createApp(options: AppOptions) {
         apiKeys: options.apiKeys,
         authenticator: options.authenticator,
         inference: options.inference,
-        inferenceLoader: options.inference.createLoader(disconnected.signal, timing),
+        inferenceLoader: options.inference.createLoader(disconnected.signal, timing, trace),
         translationLoader: options.inference.createTranslationLoader(disconnected.signal, timing),
         models: options.models,
         training: options.training,
         fineTuning: options.fineTuning,
         evaluation,
         timing,
+        trace,
       };
     },
   });
@@ -147,5 +154,5 @@ export async function createApp(options: AppOptions) {
     else if (isOpenAiPath(req.url)) openAiEndpoint(req, res);
     else app(req, res);
   };
-  return { handler, apollo };
+  return { handler: options.tracing ? options.tracing.traceHttp(handler) : handler, apollo };
 }

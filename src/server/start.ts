@@ -21,6 +21,7 @@ import { createApp } from './app.js';
 import { prepareRuntime } from './runtime.js';
 import { ensureDefaultBundle, ensureFineTunedDefaultBundle } from '../bundle/default-bundle.js';
 import { PolyheadMetrics } from './metrics.js';
+import { Tracing } from '../observability/tracing.js';
 import cluster from 'node:cluster';
 import { ClusterLink } from './cluster-link.js';
 import type { ClusterMessage } from './cluster.js';
@@ -65,6 +66,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       generation: config.generation,
     });
     metrics.attach(engine);
+    const tracing = config.tracing ? await Tracing.start(config.tracing, { version: packageVersion }) : undefined;
     // In a cluster (POLYHEAD_WORKERS > 1) model changes made here are passed on to the other server processes.
     const link = cluster.isWorker && process.send ? new ClusterLink((message: ClusterMessage) => process.send!(message)) : undefined;
     const bundles = new LocalBundles(db.prisma, config.cacheDir);
@@ -105,6 +107,8 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     // Before the engine closes (closers run in order): a fine-tuning worker is stopped and waited for.
     closers.unshift(() => fineTuning.close());
     link?.serve({ applyModelChange: (change) => void models.apply(change), findJob: (id) => training.get(id) });
+    // After the engine's closer: spans still buffered are exported once every request and batch has finished.
+    if (tracing) closers.push(() => tracing.shutdown());
     const httpServer = createServer();
     const { handler, apollo } = await createApp({
       schema: await buildPolyheadSchema(),
@@ -119,6 +123,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       apiKeys,
       authenticator: new Authenticator(apiKeys, config.apiKey),
       config,
+      tracing,
       // A probe must answer quickly whatever the database does: each database check gets 2 s. While the
       // database is away inference keeps serving, the probe says "unreachable: ..." (503) and turns ready
       // again by itself once a check gets through (the pools reconnect on their next checkout).

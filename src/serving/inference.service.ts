@@ -2,7 +2,7 @@
 // gathers every text asked in one request (across fields and aliases) before they reach the engine's queue.
 import DataLoader from 'dataloader';
 import { PolyheadError, badInput, toPolyheadError } from '../errors.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, InferTrace } from '../engine/engine.js';
 import type { TextResult } from '../engine/serving-model.js';
 import type { Translation } from '../engine/translation/translation-model.js';
 
@@ -129,7 +129,8 @@ export class InferenceService {
     }
   }
 
-  createLoader(signal: AbortSignal | undefined, timing: RequestTiming): DataLoader<InferenceKey, TextResult, string> {
+  /** A per-request loader: every text asked in one request, across fields and aliases, in one engine call per model and head set. */
+  createLoader(signal: AbortSignal | undefined, timing: RequestTiming, trace?: InferTrace): DataLoader<InferenceKey, TextResult, string> {
     return new DataLoader<InferenceKey, TextResult, string>(
       async (keys) => {
         const started = performance.now();
@@ -157,7 +158,7 @@ export class InferenceService {
           [...groups.values()].map(async (group) => {
             let outcome: Array<TextResult | Error>;
             try {
-              outcome = await this.engine.infer(group.model, group.texts, { heads: group.heads, signal });
+              outcome = await this.engine.infer(group.model, group.texts, { heads: group.heads, signal, trace });
             } catch (error) {
               outcome = group.texts.map(() => error as Error);
             }
