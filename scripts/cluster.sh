@@ -80,6 +80,16 @@ owned_pid() { # pid-file pattern
   pid_alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2" && echo "$pid"
 }
 nginx_pid() { owned_pid "$dir/nginx/nginx.pid" "$dir/nginx"; }
+# Workers whose master died (killed outright) keep serving and holding the port; they are known by the log
+# files of this cluster that they hold open (nginx gives workers no other trace of the configuration).
+orphan_nginx_workers() {
+  local proc
+  for proc in /proc/[0-9]*; do
+    [[ "$(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null)" == "nginx: "* ]] || continue
+    ls -l "$proc/fd" 2>/dev/null | grep -q -- "$dir/nginx/" && echo "${proc#/proc/}"
+  done
+  return 0
+}
 health_pid() { owned_pid "$dir/health.pid" "_health"; }
 
 # The HTTP status of GET path, or 000 when nothing answers in time. Plain bash (/dev/tcp): curl is not on every
@@ -342,10 +352,11 @@ teardown() { # keep-folder (0|1)
   if pid=$(nginx_pid); then
     # A master killed outright leaves its workers serving: they are its children, listed before it goes.
     local workers; workers=$(pgrep -P "$pid" 2>/dev/null || true)
-    kill -QUIT "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true # fast shutdown: the replicas are gone already
     for _ in $(seq 1 50); do pid_alive "$pid" || break; sleep 0.1; done
     if pid_alive "$pid"; then kill -KILL "$pid" $workers 2>/dev/null || true; fi
   fi
+  for pid in $(orphan_nginx_workers); do kill -KILL "$pid" 2>/dev/null || true; done
   if pg_running; then pg_stop fast || pg_stop immediate || true; fi
   [ "$network" = netns ] && remove_network "$id"
   release_id
@@ -496,6 +507,7 @@ case "$command" in
       # A start that died before writing its state: what it claimed is found by the folder it named.
       id=$(grep -lx "$dir" "$(claims_dir)"/*/dir 2>/dev/null | head -1 | xargs -r dirname | xargs -r basename || true)
       network=netns replicas=0
+      if pg_running; then pg_stop immediate || true; fi
       [ -z "$id" ] || { is_root && remove_network "$id"; release_id; }
       [ "${1:-}" = --keep ] || rm -rf "$dir"
       exit 0
