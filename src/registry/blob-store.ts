@@ -17,6 +17,11 @@ import type { PrismaClient } from '../generated/prisma/client.js';
  */
 export const blobChunkBytes = 4 * 1024 * 1024;
 
+// Bytes cross the driver as hex text, turned into bytea by decode() and back by encode() in SQL: PGlite and its
+// Prisma adapter convert a bytea value byte by byte in JavaScript (a 4 MiB chunk is 4 million small strings
+// or parseInt calls): storing a 28 MB backbone took 20-28 s that way against 2-4 s with Node's native hex codec.
+// PostgreSQL gets the same statements, so both databases take one path.
+
 /** A generous bound for one blob's transaction (Prisma's default is 5 s): a large file on a slow disk. */
 const storeTimeoutMs = 10 * 60_000;
 
@@ -50,7 +55,7 @@ export async function storeBlob(prisma: PrismaClient, path: string, expectedSha2
       for await (const chunk of readChunks(path, chunkBytes)) {
         hash.update(chunk);
         total += chunk.length;
-        await tx.blobChunk.create({ data: { sha256, index: index++, data: chunk } });
+        await tx.$executeRaw`INSERT INTO "BlobChunk" ("sha256", "index", "data") VALUES (${sha256}, ${index++}, decode(${chunk.toString('hex')}, 'hex'))`;
       }
       const actual = hash.digest('hex');
       // Throwing rolls back the Blob row and every chunk written.
@@ -90,11 +95,12 @@ export async function readBlobToFile(prisma: PrismaClient, sha256: string, targe
     const hash = createHash('sha256');
     let written = 0;
     for (let index = 0; index < chunks; index++) {
-      const chunk = await prisma.blobChunk.findUnique({ where: { sha256_index: { sha256, index } }, select: { data: true } });
-      if (!chunk) throw new BlobCorruptError(`blob ${sha256.slice(0, 12)}… lacks chunk ${index} of ${chunks}`);
-      hash.update(chunk.data);
-      await out.write(chunk.data);
-      written += chunk.data.length;
+      const rows = await prisma.$queryRaw<Array<{ hex: string }>>`SELECT encode("data", 'hex') AS hex FROM "BlobChunk" WHERE "sha256" = ${sha256} AND "index" = ${index}`;
+      if (!rows[0]) throw new BlobCorruptError(`blob ${sha256.slice(0, 12)}… lacks chunk ${index} of ${chunks}`);
+      const data = Buffer.from(rows[0].hex, 'hex');
+      hash.update(data);
+      await out.write(data);
+      written += data.length;
     }
     const actual = hash.digest('hex');
     if (actual !== sha256 || written !== size) {
