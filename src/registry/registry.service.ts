@@ -21,8 +21,22 @@ export interface ModelFilter {
 /** The alias a model is served under when a query names no version. */
 export const servingAlias = 'production';
 
+/** A version that importBundle or importHuggingFace has just registered. */
+export interface RegisteredVersion {
+  model: string;
+  version: string;
+}
+
 export class RegistryService {
+  private readonly registeredListeners = new Set<(registered: RegisteredVersion) => void>();
+
   constructor(readonly prisma: PrismaClient) {}
+
+  /** Tells listener of each new version registered through this service (the desired state announces it to every replica). */
+  onVersionRegistered(listener: (registered: RegisteredVersion) => void): () => void {
+    this.registeredListeners.add(listener);
+    return () => void this.registeredListeners.delete(listener);
+  }
 
   async listModels(filter: ModelFilter): Promise<ModelPage> {
     const where = {
@@ -71,13 +85,18 @@ export class RegistryService {
     return version;
   }
 
-  importBundle(path: string, examples?: Record<string, StoredExample[]>): Promise<ImportResult> {
-    return importBundle(this.prisma, path, examples);
+  async importBundle(path: string, examples?: Record<string, StoredExample[]>): Promise<ImportResult> {
+    return this.registered(await importBundle(this.prisma, path, examples));
   }
 
   /** A Hugging Face folder, checked, assembled as a bundle under `bundleDir` and registered. */
-  importHuggingFace(path: string, options: ImportOptions & { bundleDir: string }): Promise<HuggingFaceImportResult> {
-    return importHuggingFace(this.prisma, path, options);
+  async importHuggingFace(path: string, options: ImportOptions & { bundleDir: string }): Promise<HuggingFaceImportResult> {
+    return this.registered(await importHuggingFace(this.prisma, path, options));
+  }
+
+  private registered<T extends ImportResult>(result: T): T {
+    if (result.created) for (const listener of this.registeredListeners) listener({ model: result.modelName, version: result.version });
+    return result;
   }
 
   async setAlias(modelName: string, alias: string, version: string): Promise<ModelVersion> {

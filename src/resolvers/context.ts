@@ -10,6 +10,7 @@ import type { TextResult } from '../engine/serving-model.js';
 import type { InferenceKey, InferenceService, RequestTiming, TranslationKey } from '../serving/inference.service.js';
 import type { Translation } from '../engine/translation/translation-model.js';
 import type { ModelManager } from '../serving/model-manager.js';
+import type { DesiredState } from '../serving/desired-state.js';
 import type { TrainingJobs } from '../serving/training-jobs.js';
 import type { FineTuneJobs } from '../serving/fine-tune-jobs.js';
 import type { EvaluationService } from '../evaluation/evaluation.service.js';
@@ -44,6 +45,8 @@ export interface RequestContext {
   inferenceLoader: DataLoader<InferenceKey, TextResult, string>;
   translationLoader: DataLoader<TranslationKey, Translation, string>;
   models: ModelManager;
+  /** The loaded set shared by every replica: setAlias goes through it; onChange gives model events. */
+  desiredState: DesiredState;
   training: TrainingJobs;
   fineTuning: FineTuneJobs;
   evaluation: EvaluationService;

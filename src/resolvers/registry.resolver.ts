@@ -137,9 +137,11 @@ export class RegistryResolver {
   }
 
   @Authorized('write')
-  @Mutation(() => ModelVersion, { description: 'Points an alias (e.g. production) at a version.' })
+  @Mutation(() => ModelVersion, {
+    description: 'Points an alias (e.g. production) at a version. A model loaded by that alias (or by none: production) moves with it on every replica; if the new version fails to load, the alias stays where it was.',
+  })
   setAlias(@Arg('model') model: string, @Arg('alias') alias: string, @Arg('version') version: string, @Ctx() ctx: RequestContext) {
-    return ctx.registry.setAlias(model, alias, version);
+    return ctx.desiredState.setAlias(model, alias, version);
   }
 
   @Authorized('write')

@@ -16,6 +16,7 @@ import type { ApiKeyService } from '../auth/api-keys.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { InferenceService } from '../serving/inference.service.js';
 import type { ModelManager } from '../serving/model-manager.js';
+import type { DesiredState } from '../serving/desired-state.js';
 import type { TrainingJobs } from '../serving/training-jobs.js';
 import type { FineTuneJobs } from '../serving/fine-tune-jobs.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
@@ -35,6 +36,7 @@ export interface AppOptions {
   registry: RegistryService;
   inference: InferenceService;
   models: ModelManager;
+  desiredState: DesiredState;
   training: TrainingJobs;
   fineTuning: FineTuneJobs;
   metrics: PolyheadMetrics;
@@ -96,6 +98,7 @@ export async function createApp(options: AppOptions) {
         inferenceLoader: options.inference.createLoader(disconnected.signal, timing, trace),
         translationLoader: options.inference.createTranslationLoader(disconnected.signal, timing),
         models: options.models,
+        desiredState: options.desiredState,
         training: options.training,
         fineTuning: options.fineTuning,
         evaluation,

@@ -1,6 +1,5 @@
-// A server process's side of the cluster (src/server/cluster.ts): tells its siblings, through the primary,
-// when a mutation changed the loaded models, applies their changes, and finds training jobs they run.
-import type { ModelChange } from '../serving/model-manager.js';
+// A server process's side of the cluster (src/server/cluster.ts): says it is ready, and finds training jobs
+// its siblings run, through the primary. (Loaded models stay alike through the registry's desired state.)
 import type { TrainingJob } from '../serving/training-jobs.js';
 import { isClusterMessage, type ClusterMessage } from './cluster.js';
 
@@ -10,7 +9,6 @@ const JOB_QUERY_TIMEOUT_MS = 2_000;
 export class ClusterLink {
   private nextAsk = 1;
   private readonly pending = new Map<number, (job: TrainingJob | null) => void>();
-  private onModels: ((change: ModelChange) => void) | undefined;
   private findJob: ((id: string) => TrainingJob | undefined) | undefined;
 
   /** `send` is process.send of a cluster worker. */
@@ -18,18 +16,13 @@ export class ClusterLink {
     process.on('message', (message: unknown) => this.receive(message));
   }
 
-  /** Attaches the handlers that apply a sibling's model change and look up a local training job. */
-  serve(handlers: { applyModelChange: (change: ModelChange) => void; findJob: (id: string) => TrainingJob | undefined }): void {
-    this.onModels = handlers.applyModelChange;
+  /** Attaches the handler that looks up a local training job. */
+  serve(handlers: { findJob: (id: string) => TrainingJob | undefined }): void {
     this.findJob = handlers.findJob;
   }
 
   ready(url: string): void {
     this.send({ polyhead: 'ready', url });
-  }
-
-  modelsChanged(change: ModelChange): void {
-    this.send({ polyhead: 'models', ...change });
   }
 
   /** A training job run by another server process, or null (none knows it, or none answered in time). */
@@ -51,8 +44,7 @@ export class ClusterLink {
 
   private receive(message: unknown): void {
     if (!isClusterMessage(message)) return;
-    if (message.polyhead === 'models') this.onModels?.(message.op === 'load' ? { op: 'load', name: message.name, version: message.version } : { op: 'unload', name: message.name });
-    else if (message.polyhead === 'job-query') this.send({ polyhead: 'job-answer', ask: message.ask, from: message.from, job: this.findJob?.(message.id) ?? null });
+    if (message.polyhead === 'job-query') this.send({ polyhead: 'job-answer', ask: message.ask, from: message.from, job: this.findJob?.(message.id) ?? null });
     else if (message.polyhead === 'job-answer') this.settle(message.ask, message.job);
   }
 }

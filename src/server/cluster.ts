@@ -1,8 +1,8 @@
 // Several server processes sharing one port (node:cluster), for when one event loop cannot keep the device
 // busy: on a GPU the node side (HTTP, GraphQL, JSON, tokenization) is the bottleneck long before the GPU is
-// (docs/gpu.md). The primary serves nothing: it forks the workers, restarts one that dies, relays the
-// messages that keep them alike (a model loaded or unloaded by a mutation on one worker is loaded or
-// unloaded on all) and stops them on SIGTERM. Every worker opens the same PostgreSQL registry.
+// (docs/gpu.md). The primary serves nothing: it forks the workers, restarts one that dies, relays their
+// messages and stops them on SIGTERM. Every worker opens the same PostgreSQL registry; the loaded models
+// stay alike as on several hosts, through the registry's desired state (src/serving/desired-state.ts).
 import cluster, { type Worker } from 'node:cluster';
 import type { TrainingJob } from '../serving/training-jobs.js';
 import { JobQueryRelay } from './job-query-relay.js';
@@ -10,8 +10,6 @@ import { JobQueryRelay } from './job-query-relay.js';
 /** What workers tell each other through the primary. */
 export type ClusterMessage =
   | { polyhead: 'ready'; url: string }
-  | { polyhead: 'models'; op: 'load'; name: string; version: string }
-  | { polyhead: 'models'; op: 'unload'; name: string }
   /** A worker asks its siblings for a training job it does not run (trainHead ran on another worker). */
   | { polyhead: 'job-query'; id: string; ask: number; from?: number }
   | { polyhead: 'job-answer'; ask: number; job: TrainingJob | null; from?: number };
@@ -56,9 +54,6 @@ export function runClusterPrimary(workers: number, log: (line: string) => void):
         case 'ready':
           started.add(from.id);
           if (started.size === workers) log(`polyhead cluster: ${workers} server processes ready at ${message.url}`);
-          return;
-        case 'models':
-          for (const worker of others) worker.send(message);
           return;
         case 'job-query':
           return jobQueries.ask(from.id, message.ask, message.id, others.map((w) => w.id));

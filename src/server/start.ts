@@ -14,6 +14,8 @@ import { Authenticator } from '../auth/authenticator.js';
 import { Engine } from '../engine/engine.js';
 import { InferenceService } from '../serving/inference.service.js';
 import { ModelManager } from '../serving/model-manager.js';
+import { DesiredState } from '../serving/desired-state.js';
+import { openNotifications } from '../registry/notifications.js';
 import { LocalBundles } from '../serving/local-bundle.js';
 import { TrainingJobs } from '../serving/training-jobs.js';
 import { FineTuneJobs } from '../serving/fine-tune-jobs.js';
@@ -32,6 +34,8 @@ export interface RunningServer {
   db: RegistryDatabase;
   /** The process's engine (for embedding Polyhead in another program, and for tests). */
   engine: Engine;
+  /** The loaded set shared by every replica; `onChange` tells of models loaded, unloaded and registered. */
+  desiredState: DesiredState;
   /** Stops taking connections, lets in-flight requests finish (up to the shutdown timeout), closes the database. */
   close(): Promise<void>;
 }
@@ -67,15 +71,21 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     });
     metrics.attach(engine);
     const tracing = config.tracing ? await Tracing.start(config.tracing, { version: packageVersion }) : undefined;
-    // In a cluster (POLYHEAD_WORKERS > 1) model changes made here are passed on to the other server processes.
     const link = cluster.isWorker && process.send ? new ClusterLink((message: ClusterMessage) => process.send!(message)) : undefined;
     const bundles = new LocalBundles(db.prisma, config.cacheDir);
-    const models = new ModelManager(engine, registry, log, (change) => link?.modelsChanged(change), bundles);
+    // Loads and unloads asked for here are recorded in the registry's desired state and announced to every
+    // replica (other hosts, the other processes of a cluster) with LISTEN/NOTIFY.
+    const notifications = openNotifications(db, log);
+    closers.push(() => notifications.close());
+    const models: ModelManager = new ModelManager(engine, registry, log, (change): Promise<void> => desired.record(change), bundles);
+    const desired = new DesiredState({ models, registry, notifications, log });
+    closers.unshift(() => desired.close());
     const startupModels = new ModelManager(engine, registry, quiet, undefined, bundles);
     closers.push(() => engine.close());
     if (builtInBundle) await startupModels.registerBuiltInBundle(builtInBundle);
     if (fineTunedBundle) await startupModels.registerBuiltInBundle(fineTunedBundle);
-    for (const name of config.models) await startupModels.load(name);
+    // Configured models without a row get one; then this replica serves what the rows say.
+    await desired.start(config.models, startupModels);
     const inference = new InferenceService(
       engine,
       { maxTexts: config.maxTexts, maxTextChars: config.maxTextChars, maxNewTokens: config.generation.maxNewTokens, maxBeams: config.generation.maxBeams },
@@ -106,7 +116,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     });
     // Before the engine closes (closers run in order): a fine-tuning worker is stopped and waited for.
     closers.unshift(() => fineTuning.close());
-    link?.serve({ applyModelChange: (change) => void models.apply(change), findJob: (id) => training.get(id) });
+    link?.serve({ findJob: (id) => training.get(id) });
     // After the engine's closer: spans still buffered are exported once every request and batch has finished.
     if (tracing) closers.push(() => tracing.shutdown());
     const httpServer = createServer();
@@ -116,6 +126,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       registry,
       inference,
       models,
+      desiredState: desired,
       training,
       fineTuning,
       metrics,
@@ -141,8 +152,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
                 () => 'unknown',
               )
             : 'unknown';
-        const missing = config.models.filter((name) => !engine.list().some((m) => m.name === name));
-        return { database, migrations, models: missing.length === 0 || `not loaded: ${missing.join(', ')}` };
+        return { database, migrations, models: desired.readiness() };
       },
     });
     httpServer.on('request', handler);
@@ -164,7 +174,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
         for (const closeOne of closers) await closeOne();
         await db.close();
       })());
-    return { url, port, db, engine, close };
+    return { url, port, db, engine, desiredState: desired, close };
   } catch (error) {
     for (const closeOne of closers) await closeOne().catch(() => {});
     await db.close().catch(() => {});

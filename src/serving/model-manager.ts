@@ -7,16 +7,22 @@ import { PolyheadError, toPolyheadError } from '../errors.js';
 import type { RegistryService } from '../registry/registry.service.js';
 import { LocalBundles } from './local-bundle.js';
 
-/** A load or unload that succeeded, as passed on to the other server processes of a cluster. */
-export type ModelChange = { op: 'load'; name: string; version: string } | { op: 'unload'; name: string };
+/**
+ * A load or unload asked for on this server, told once it succeeded here (the desired state records it and
+ * announces it to every replica). `ref` is what the caller named: a version, an alias, or null for the default.
+ */
+export type ModelChange = { op: 'load'; name: string; version: string; ref: string | null } | { op: 'unload'; name: string; wasLoaded: boolean };
+
+/** What the desired state asks this server to serve (or stop serving), applied without being announced again. */
+export type ModelAssignment = { op: 'load'; name: string; version: string } | { op: 'unload'; name: string };
 
 export class ModelManager {
   constructor(
     readonly engine: Engine,
     readonly registry: RegistryService,
     private readonly log: (line: string) => void = () => {},
-    /** Told after a load or unload succeeded (a cluster passes it on to the other server processes). */
-    private readonly onChange: (change: ModelChange) => void = () => {},
+    /** Awaited after a load or unload succeeded here (the desired state records and announces it). */
+    private readonly onChange: (change: ModelChange) => Promise<void> | void = () => {},
     /** Where each version's files are on this host (its folder, or the cache filled from the registry). */
     readonly bundles: LocalBundles = new LocalBundles(registry.prisma, readConfig().cacheDir),
   ) {}
@@ -24,25 +30,21 @@ export class ModelManager {
   /** Loads the version `ref` (version or alias; default: production alias, else newest) of a registered model. */
   async load(name: string, ref?: string | null): Promise<LoadedModelInfo> {
     const info = await this.loadVersion(name, ref);
-    this.onChange({ op: 'load', name, version: info.version });
+    await this.onChange({ op: 'load', name, version: info.version, ref: ref ?? null });
     return info;
   }
 
+  /** True when it was loaded here. Told to the desired state either way: other replicas may still serve it. */
   async unload(name: string): Promise<boolean> {
     const unloaded = await this.engine.unload(name);
-    if (unloaded) this.onChange({ op: 'unload', name });
+    await this.onChange({ op: 'unload', name, wasLoaded: unloaded });
     return unloaded;
   }
 
-  /** Applies a change made by another server process of the cluster (not passed on again). */
-  async apply(change: ModelChange): Promise<void> {
-    try {
-      if (change.op === 'load') await this.loadVersion(change.name, change.version);
-      else await this.engine.unload(change.name);
-    } catch (error) {
-      // The version that served before keeps serving here; the log says why this process did not follow.
-      this.log(`could not follow the cluster's ${change.op} of ${change.name}: ${(error as Error).message}`);
-    }
+  /** Puts a version into the engine (or takes a model out) because the desired state says so; tells nobody. */
+  async apply(assignment: ModelAssignment): Promise<void> {
+    if (assignment.op === 'load') await this.loadVersion(assignment.name, assignment.version);
+    else await this.engine.unload(assignment.name);
   }
 
   private async loadVersion(name: string, ref?: string | null): Promise<LoadedModelInfo> {
