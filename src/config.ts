@@ -36,6 +36,12 @@ export interface ServerConfig {
   ortThreads: number;
   /** POLYHEAD_FINE_TUNE_THREADS, default 1: onnxruntime threads of a backbone fine-tuning job (its own worker thread, beside serving). */
   fineTuneThreads: number;
+  /**
+   * Durable training jobs (docs/scaling.md). POLYHEAD_JOB_STALE_MS, default 30000: a running job whose record has had
+   * no heartbeat for this long lost its replica (runners write one every sixth of it) and is queued again, or marked
+   * failed with the reason; POLYHEAD_JOB_ATTEMPTS, default 2: runs a job gets in all, the first included.
+   */
+  jobs: { staleMs: number; attempts: number };
   /** POLYHEAD_ORT_REPLICAS, default 2 on a CPU with 2 cores or more (1 with POLYHEAD_WORKERS > 1), else 1: copies of each model, each in its own
    *  worker thread, so that several batches compute at once (measured in the README). Ignored on CUDA. */
   ortReplicas: number;
@@ -140,6 +146,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     },
     ortThreads: integer(env, 'POLYHEAD_ORT_THREADS', 0),
     fineTuneThreads: Math.max(1, integer(env, 'POLYHEAD_FINE_TUNE_THREADS', 1)),
+    jobs: { staleMs: Math.max(600, integer(env, 'POLYHEAD_JOB_STALE_MS', 30_000)), attempts: Math.max(1, integer(env, 'POLYHEAD_JOB_ATTEMPTS', 2)) },
     ortReplicas,
     ortOptimization: oneOf(env, 'POLYHEAD_ORT_OPTIMIZATION', ['disabled', 'basic', 'extended', 'all'] as const, 'all'),
     maxBatchSize: integer(env, 'POLYHEAD_MAX_BATCH_SIZE', 64),

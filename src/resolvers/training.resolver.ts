@@ -61,7 +61,7 @@ export class TrainingResolver {
     return ctx.fineTuning.start({ model, tasks, unlabeledDataset, adaptationDataset, epochs, seed, load });
   }
 
-  @Query(() => TrainingJob, { nullable: true, description: 'A training job started by trainHead or fineTuneBackbone on this server.' })
+  @Query(() => TrainingJob, { nullable: true, description: 'A training job started by trainHead or fineTuneBackbone on any replica sharing this registry (answered from its record, also after restarts).' })
   trainingJob(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext) {
     return ctx.training.find(id);
   }

@@ -38,7 +38,7 @@ export class JobMetric {
   @Field(() => Int) samples!: number;
 }
 
-@ObjectType({ description: 'A head being trained, or a backbone being fine-tuned, in the background (kept in memory until the server restarts).' })
+@ObjectType({ description: 'A head being trained, or a backbone being fine-tuned, in the background: a record in the registry that every replica answers, through restarts.' })
 export class TrainingJob {
   @Field(() => ID) id!: string;
   @Field() model!: string;
@@ -52,7 +52,10 @@ export class TrainingJob {
   @Field(() => Float, { nullable: true, description: 'Best validation figure so far (accuracy or token F1).' }) validationMetric!: number | null;
   @Field(() => [JobMetric], { description: 'Final figures on the held-out examples.' }) metrics!: JobMetric[];
   @Field(() => String, { nullable: true }) error!: string | null;
+  @Field(() => String, { nullable: true, description: 'The replica running it, or that ran it last: host name and process id.' }) runner!: string | null;
+  @Field(() => Int, { description: 'How many times a replica started it: more than 1 when the replica running it died and another ran it again.' }) attempts!: number;
   @Field() createdAt!: Date;
+  @Field(() => Date, { nullable: true, description: 'When its current (or last) run started.' }) startedAt!: Date | null;
   @Field(() => Date, { nullable: true }) finishedAt!: Date | null;
   @Field(() => String, { nullable: true, description: 'The model version registered on success.' }) version!: string | null;
 }

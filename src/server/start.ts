@@ -19,6 +19,8 @@ import { openNotifications } from '../registry/notifications.js';
 import { LocalBundles } from '../serving/local-bundle.js';
 import { TrainingJobs } from '../serving/training-jobs.js';
 import { FineTuneJobs } from '../serving/fine-tune-jobs.js';
+import { DurableJobQueue } from '../jobs/job-queue.js';
+import { pgliteJobSql, postgresJobSql } from '../jobs/job-sql.js';
 import { createApp } from './app.js';
 import { prepareRuntime } from './runtime.js';
 import { ensureDefaultBundle, ensureFineTunedDefaultBundle } from '../bundle/default-bundle.js';
@@ -103,7 +105,16 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       queueDepth: () => engine.depth().reduce((sum, d) => sum + d.entries, 0),
       totals: () => metrics.totals,
     };
-    const training = new TrainingJobs({ engine, models, registry, bundleDir: config.bundleDir, log, findElsewhere: link && ((id) => link.askJob(id)) });
+    // Training jobs are rows of the registry, queued in pg-boss: any replica answers, runs or re-runs them.
+    const jobs = new DurableJobQueue({
+      sql: db.pglite ? pgliteJobSql(db.pglite) : postgresJobSql(config.databaseUrl!),
+      prisma: db.prisma,
+      staleMs: config.jobs.staleMs,
+      attempts: config.jobs.attempts,
+      embedded: db.kind === 'pglite',
+      log,
+    });
+    const training = new TrainingJobs({ engine, models, registry, bundleDir: config.bundleDir, queue: jobs, log });
     const fineTuning = new FineTuneJobs({
       engine,
       models,
@@ -111,12 +122,14 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       bundleDir: config.bundleDir,
       cacheDir: join(packageRoot, '.cache'),
       threads: config.fineTuneThreads,
-      enqueue: (job, run) => training.enqueue(job, run),
+      queue: jobs,
       log,
     });
     // Before the engine closes (closers run in order): a fine-tuning worker is stopped and waited for.
     closers.unshift(() => fineTuning.close());
-    link?.serve({ findJob: (id) => training.get(id) });
+    // First of all: the running job is handed back to the queue (its run stopped) while the database is open.
+    closers.unshift(() => jobs.close());
+    await jobs.start();
     // After the engine's closer: spans still buffered are exported once every request and batch has finished.
     if (tracing) closers.push(() => tracing.shutdown());
     const httpServer = createServer();

@@ -1,9 +1,12 @@
-// fineTuneBackbone in the background: checks the request before any work, fine-tunes the loaded model's backbone
-// on its heads' data at once (src/training/fine-tune, in its own worker thread), retrains those heads on the new
-// backbone, writes a new bundle (the parent's files, the new backbone, the new heads; written to a temporary folder
-// and renamed), registers it in one transaction (backbone lineage: parent, datasets, hyperparameters, curves; the
-// model version's parent) and loads it. A job that fails or is cancelled leaves the registry and the bundle folder
-// as they were.
+// fineTuneBackbone as a durable job: checks the request before any work and queues it (the request stored with the
+// parent version it fine-tunes); whichever replica runs it fine-tunes that version's backbone on its heads' data at
+// once (src/training/fine-tune, in its own worker thread), retrains those heads on the new backbone, writes a new
+// bundle (the parent's files, the new backbone, the new heads; written to a temporary folder and renamed), registers
+// it in one transaction (backbone lineage: parent, datasets, hyperparameters, curves; the model version's parent)
+// and loads it. A job that fails or is cancelled leaves the registry and the bundle folder as they were; one run
+// again after its replica died registers nothing twice (its version is named after the job; a registered one is
+// adopted).
+import { existsSync } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { linkFiles, stagingFolder } from '../bundle/files.js';
@@ -12,6 +15,8 @@ import { brownUnlabelled, BROWN_UNLABELLED, builtInClassification, builtInDatase
 import { PANG_LEE_METADATA } from '../datasets/pang-lee.js';
 import type { Engine } from '../engine/engine.js';
 import { PolyheadError } from '../errors.js';
+import type { DurableJobQueue, JobRun } from '../jobs/job-queue.js';
+import { newTrainingJob, type TrainingJob } from '../jobs/training-job.js';
 import type { RegistryService } from '../registry/registry.service.js';
 import { FeatureCache, loadBundleBackbone } from '../training/features.js';
 import { fineTuneDefaults, type FineTuneHyperparameters, type FineTuneTasks } from '../training/fine-tune/fine-tune.js';
@@ -19,7 +24,6 @@ import { defaultAdaptation } from '../training/fine-tune/adaptation.js';
 import { runFineTuneInWorker } from '../training/fine-tune/run-in-worker.js';
 import { trainClassificationHead, trainTokenClassificationHead, type ClassificationExample, type TokenClassificationExample } from '../training/heads.js';
 import type { ModelManager } from './model-manager.js';
-import { jobProgress, newTrainingJob, type TrainingJob } from './training-jobs.js';
 
 export interface FineTuneTaskRequest {
   /** A head of the model: CLASSIFICATION reading the pooled embedding, or TOKEN_CLASSIFICATION. */
@@ -39,6 +43,11 @@ export interface FineTuneRequest {
   epochs?: number | null;
   seed?: number | null;
   load: boolean;
+}
+
+/** The request as stored with the job, with the version it fine-tunes (the one served when it was accepted). */
+interface StoredFineTuneRequest extends FineTuneRequest {
+  parentVersion: string;
 }
 
 interface PreparedHead {
@@ -72,24 +81,29 @@ export class FineTuneJobs {
       cacheDir: string;
       /** onnxruntime threads of the fine-tuning worker. */
       threads: number;
-      /** Queues the job with the other training jobs (one at a time: training shares the CPU with serving). */
-      enqueue: (job: TrainingJob, run: () => Promise<void>) => void;
+      /** The durable queue, shared with trainHead (one job at a time per replica: training shares the CPU with serving). */
+      queue: DurableJobQueue;
       log: (line: string) => void;
     },
-  ) {}
+  ) {
+    deps.queue.register('fine_tune_backbone', (run) => this.runStored(run));
+  }
 
   async start(request: FineTuneRequest): Promise<TrainingJob> {
     const prepared = await this.check(request);
     const job = newTrainingJob(request.model, prepared.heads.map((h) => h.head.name).join(','), 'fine_tune_backbone');
-    this.deps.enqueue(job, () => this.run(job, request, prepared));
+    await this.deps.queue.submit(job, 'fine_tune_backbone', { ...request, parentVersion: prepared.parent.version } satisfies StoredFineTuneRequest);
     return job;
   }
 
-  /** Everything that can be refused is refused here, before any work. */
-  private async check(request: FineTuneRequest): Promise<Prepared> {
+  /**
+   * Everything that can be refused is refused here, before any work. A stored request is checked again when it runs
+   * (on whichever replica), against the version it was accepted for.
+   */
+  private async check(request: FineTuneRequest, acceptedFor?: string): Promise<Prepared> {
     const bad = (message: string) => new PolyheadError('BAD_USER_INPUT', message);
-    const serving = this.deps.engine.get(request.model); // MODEL_NOT_FOUND when not loaded
-    const parentVersion = await this.deps.registry.resolveVersion(request.model, serving.version);
+    const servedVersion = acceptedFor ?? this.deps.engine.get(request.model).version; // MODEL_NOT_FOUND when not loaded
+    const parentVersion = await this.deps.registry.resolveVersion(request.model, servedVersion);
     // The parent's files from wherever they are on this host: its folder, or the cache filled from the registry.
     const parentDir = await this.deps.models.bundles.folderOf(await this.deps.models.bundles.filesOf(parentVersion));
     const manifest = parseBundleManifest(await readFile(join(parentDir, 'bundle.json'), 'utf8'));
@@ -101,7 +115,7 @@ export class FineTuneJobs {
     const heads: PreparedHead[] = [];
     for (const [i, task] of request.tasks.entries()) {
       const head = manifest.heads.find((h) => h.name === task.head);
-      if (!head) throw new PolyheadError('HEAD_NOT_FOUND', `tasks[${i}].head: ${request.model} ${serving.version} has no head "${task.head}"`);
+      if (!head) throw new PolyheadError('HEAD_NOT_FOUND', `tasks[${i}].head: ${request.model} ${servedVersion} has no head "${task.head}"`);
       if (heads.some((h) => h.head.name === head.name)) throw bad(`tasks[${i}].head: "${head.name}" is listed twice`);
       const weight = task.weight ?? 1;
       if (!(weight > 0 && weight <= 10)) throw bad(`tasks[${i}].weight: between 0 (excluded) and 10`);
@@ -165,9 +179,23 @@ export class FineTuneJobs {
     return storedSplit(await this.stored(name, 'unlabeledDataset'), (r) => r.text, name);
   }
 
-  private async run(job: TrainingJob, request: FineTuneRequest, prepared: Prepared): Promise<void> {
-    job.status = 'RUNNING';
-    const onProgress = jobProgress(job);
+  /** A run of the stored job, on this replica: adopts the version an earlier run registered, else prepares and runs. */
+  private async runStored(run: JobRun): Promise<void> {
+    const request = run.request as unknown as StoredFineTuneRequest;
+    const parent = await this.deps.registry.resolveVersion(request.model, request.parentVersion);
+    const version = fineTunedVersion(parent.version, run.job.id);
+    if (await this.deps.registry.prisma.modelVersion.findFirst({ where: { version, model: { name: request.model } } })) {
+      run.job.version = version;
+      run.changed();
+      if (request.load) await this.deps.models.load(request.model, version);
+      this.deps.log(`fine-tuning job ${run.job.id}: ${request.model} ${version} was registered by an earlier run of this job`);
+      return;
+    }
+    await this.run(run, request, await this.check(request, request.parentVersion));
+  }
+
+  private async run({ job, signal, progress: onProgress, changed }: JobRun, request: FineTuneRequest, prepared: Prepared): Promise<void> {
+    job.metrics = []; // an earlier run's, when this is a run again
     const tasks: FineTuneTasks = {};
     for (const h of prepared.heads) {
       if (h.classification) tasks.sentiment = { labels: h.head.labels!, train: h.classification.train, validation: h.classification.validation, weight: h.weight };
@@ -176,14 +204,17 @@ export class FineTuneJobs {
     if (prepared.unlabeled) tasks.distillation = { train: prepared.unlabeled.data.train, validation: prepared.unlabeled.data.validation };
     if (prepared.adaptation) tasks.adaptation = defaultAdaptation(prepared.adaptation.texts, Boolean(tasks.sentiment));
     if (this.closed) throw new Error('the server is shutting down');
+    signal.throwIfAborted();
     const controller = new AbortController();
+    // The queue's signal (this replica stopping, the job taken over) stops the worker as close() does.
+    signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
     const work = runFineTuneInWorker({ bundleDir: prepared.parent.bundlePath, tasks, hyperparameters: prepared.hyperparameters, threads: this.deps.threads }, { onProgress, signal: controller.signal });
     this.running.set(job.id, { controller, done: work.catch(() => undefined) });
     const result = await work.finally(() => this.running.delete(job.id));
 
     const { manifest: parentManifest, bundlePath } = prepared.parent;
     const suffix = job.id.slice(0, 8);
-    const version = `${prepared.parent.version.split('+')[0]}+ft.${suffix}`;
+    const version = fineTunedVersion(prepared.parent.version, job.id);
     const backboneVersion = `${parentManifest.backbone.version.split('+')[0]}+ft.${suffix}`;
     const manifest: BundleManifest = structuredClone(parentManifest);
     const target = join(this.deps.bundleDir, `${manifest.name}-${version}`);
@@ -219,6 +250,7 @@ export class FineTuneJobs {
       }
       // The heads, retrained on the new backbone with the head trainer's defaults; evaluated on the held-out split where the dataset has one.
       job.phase = 'heads';
+      changed();
       await writeFile(join(tmp, 'bundle.json'), JSON.stringify(manifest, null, 2));
       const backbone = await loadBundleBackbone(tmp);
       try {
@@ -227,8 +259,8 @@ export class FineTuneJobs {
         for (const h of prepared.heads) {
           const seed = `fine-tune-${job.id}-${h.head.name}`;
           const trained = h.classification
-            ? await trainClassificationHead({ features, labels: h.head.labels!, train: h.classification.train, validation: h.classification.validation, evaluate: h.classification.test ? { test: h.classification.test } : {}, seed })
-            : await trainTokenClassificationHead({ features, entityLabels: entityLabelsOf(h.head.labels!), train: h.entities!.train, validation: h.entities!.validation, evaluate: {}, seed });
+            ? await trainClassificationHead({ features, labels: h.head.labels!, train: h.classification.train, validation: h.classification.validation, evaluate: h.classification.test ? { test: h.classification.test } : {}, seed, signal })
+            : await trainTokenClassificationHead({ features, entityLabels: entityLabelsOf(h.head.labels!), train: h.entities!.train, validation: h.entities!.validation, evaluate: {}, seed, signal });
           await writeFile(join(tmp, h.head.file!), trained.onnx);
           const index = manifest.heads.findIndex((x) => x.name === h.head.name);
           manifest.heads[index] = { ...manifest.heads[index]!, labels: trained.labels, description: `retrained on the fine-tuned backbone by job ${job.id}` };
@@ -243,6 +275,9 @@ export class FineTuneJobs {
         await backbone.release();
       }
       await writeFile(join(tmp, 'bundle.json'), JSON.stringify(manifest, null, 2));
+      // A final-named folder the registry does not hold (runStored checked) is what an earlier run of this job left
+      // when its replica died between renaming and registering: this run's replaces it.
+      if (existsSync(target)) await rm(target, { recursive: true, force: true });
       await rename(tmp, target);
     } catch (error) {
       await rm(tmp, { recursive: true, force: true });
@@ -255,11 +290,8 @@ export class FineTuneJobs {
       throw error;
     }
     job.version = version;
+    changed();
     if (request.load) await this.deps.models.load(request.model, version);
-    job.status = 'SUCCEEDED';
-    job.phase = 'done';
-    job.progress = 1;
-    job.finishedAt = new Date();
     this.deps.log(`fine-tuning job ${job.id}: ${request.model} ${version} on backbone ${manifest.backbone.name} ${backboneVersion} (best epoch ${result.bestEpoch} of ${result.epochsRun})`);
   }
 
@@ -283,6 +315,11 @@ export class FineTuneJobs {
     if (name === PANG_LEE_METADATA.name) return { name, source: PANG_LEE_METADATA.source, license: PANG_LEE_METADATA.license, size: PANG_LEE_METADATA.size, splits: {} };
     return { name, source: 'Polyhead built-in dataset', license: 'see the project', size: 0, splits: {} };
   }
+}
+
+/** The version a fine-tuning job registers: named after the job, so that a run again finds an earlier run's. */
+function fineTunedVersion(parentVersion: string, jobId: string): string {
+  return `${parentVersion.split('+')[0]}+ft.${jobId.slice(0, 8)}`;
 }
 
 /** Entity types (PER, ORG, ...) from a token head's IOB2 tags. */

@@ -1,33 +1,36 @@
-// trainHead in the background: checks the request before any work, trains a head on the frozen backbone of
-// the loaded model, writes a new bundle version (parent's files + the new head, written to a temporary
-// folder and renamed), registers it with its dataset and evaluation in one transaction, and loads it.
-// A job that fails leaves the registry and the bundle folder as they were.
-import { randomUUID } from 'node:crypto';
+// trainHead as a durable job: checks the request before any work, records it (the examples with it) and queues it;
+// whichever replica runs it trains a head on the frozen backbone of the parent version, writes a new bundle version
+// (parent's files + the new head, written to a temporary folder and renamed), registers it with its dataset and
+// evaluation in one transaction, and loads it. A job that fails leaves the registry and the bundle folder as they
+// were. A job run again after its replica died registers nothing twice: its version is named after the job, and a
+// run that finds it registered (the dead replica got that far) adopts it.
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { linkFiles, stagingFolder } from '../bundle/files.js';
 import { manifestFiles, parseBundleManifest, type BundleManifest } from '../bundle/manifest.js';
 import { stratifiedSplit } from '../datasets/split.js';
+import type { Backbone } from '../engine/backbone.js';
 import type { Engine } from '../engine/engine.js';
 import { PolyheadError } from '../errors.js';
+import type { DurableJobQueue, JobRun } from '../jobs/job-queue.js';
+import { newTrainingJob, type JobMetric, type TrainableTask, type TrainingJob } from '../jobs/training-job.js';
 import type { StoredExample } from '../registry/bundle-import.js';
 import type { RegistryService } from '../registry/registry.service.js';
 import {
   ExampleValidationError,
   FeatureCache,
+  loadBundleBackbone,
   trainClassificationHead,
   trainTokenClassificationHead,
   validateClassificationExamples,
   validateTokenClassificationExamples,
   type ClassificationExample,
   type TokenClassificationExample,
-  type TrainingProgress,
 } from '../training/index.js';
 import type { ModelManager } from './model-manager.js';
 
-export type TrainableTask = 'classification' | 'token_classification';
-/** What a job does: a head's task (trainHead) or fine-tuning a backbone. */
-export type JobTask = TrainableTask | 'fine_tune_backbone';
+export { jobProgress, newTrainingJob, type JobMetric, type JobStatus, type JobTask, type TrainableTask, type TrainingJob } from '../jobs/training-job.js';
 
 export interface TrainingExample {
   text: string;
@@ -51,88 +54,39 @@ export interface TrainHeadRequest {
   load: boolean;
 }
 
-export type JobStatus = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
-
-export interface JobMetric {
-  metric: string;
-  value: number;
-  split: string;
-  samples: number;
-}
-
-export interface TrainingJob {
-  id: string;
-  model: string;
-  /** The head trained; for a fine-tuning job, the heads retrained (comma-separated). */
-  head: string;
-  task: JobTask;
-  status: JobStatus;
-  phase: string;
-  /** 0..1 within the current phase. */
-  progress: number;
-  epoch: number | null;
-  loss: number | null;
-  validationMetric: number | null;
-  metrics: JobMetric[];
-  error: string | null;
-  createdAt: Date;
-  finishedAt: Date | null;
-  /** The version the job registered. */
-  version: string | null;
+/** The request as stored with the job: `parentVersion` is fixed by its first run, so that every run trains on the same parent. */
+interface StoredTrainHeadRequest extends TrainHeadRequest {
+  parentVersion?: string;
 }
 
 const minimumPerLabel = { classification: 4, token_classification: 2 };
 const maxExamples = 50_000;
 
 export class TrainingJobs {
-  private readonly jobs = new Map<string, TrainingJob>();
-  /** Jobs run one after another: training shares the CPU with serving. */
-  private queue: Promise<void> = Promise.resolve();
-
   constructor(
     private readonly deps: {
       engine: Engine;
       models: ModelManager;
       registry: RegistryService;
       bundleDir: string;
+      queue: DurableJobQueue;
       log: (line: string) => void;
-      /** In a cluster: asks the other server processes for a job this one does not run. */
-      findElsewhere?: (id: string) => Promise<TrainingJob | null>;
     },
-  ) {}
-
-  /** A job run by this process. */
-  get(id: string): TrainingJob | undefined {
-    return this.jobs.get(id);
+  ) {
+    deps.queue.register('train_head', (run) => this.run(run));
   }
 
-  /** A job run by this process or, in a cluster, by another server process. */
-  async find(id: string): Promise<TrainingJob | null> {
-    return this.jobs.get(id) ?? (await this.deps.findElsewhere?.(id)) ?? null;
+  /** A job started on any replica sharing this registry, from its record; null when there is none. */
+  find(id: string): Promise<TrainingJob | null> {
+    return this.deps.queue.find(id);
   }
 
-  /** Checks everything that can be checked, then queues the job; throws BAD_USER_INPUT before any work. */
+  /** Checks everything that can be checked, then records and queues the job; throws BAD_USER_INPUT before any work. */
   async start(request: TrainHeadRequest): Promise<TrainingJob> {
-    const examples = await this.checkRequest(request);
+    await this.checkRequest(request);
     const job = newTrainingJob(request.model, request.head, request.task);
-    this.enqueue(job, () => this.run(job, request, examples));
+    await this.deps.queue.submit(job, 'train_head', request);
     return job;
-  }
-
-  /**
-   * Queues a job of any kind (trainHead, fineTuneBackbone) behind the others; `trainingJob(id)` finds it. A job
-   * that throws is marked FAILED with the reason.
-   */
-  enqueue(job: TrainingJob, run: () => Promise<void>): void {
-    this.jobs.set(job.id, job);
-    this.queue = this.queue.then(() =>
-      run().catch((error: Error) => {
-        job.status = 'FAILED';
-        job.error = error.message;
-        job.finishedAt = new Date();
-        this.deps.log(`training job ${job.id} (${job.model}/${job.head}) failed: ${error.message}`);
-      }),
-    );
   }
 
   private async checkRequest(request: TrainHeadRequest): Promise<TrainingExample[]> {
@@ -164,44 +118,66 @@ export class TrainingJobs {
     return dataset.examples.map((e) => ({ text: e.text, label: e.label, entities: e.entities as TrainingExample['entities'] }));
   }
 
-  private async run(job: TrainingJob, request: TrainHeadRequest, examples: TrainingExample[]): Promise<void> {
-    job.status = 'RUNNING';
-    const serving = this.deps.engine.get(request.model);
-    const parent = await this.deps.registry.resolveVersion(request.model, serving.version);
-    const onProgress = jobProgress(job);
+  private async run({ job, request: storedRequest, signal, progress, changed, saveRequest }: JobRun): Promise<void> {
+    const request = storedRequest as unknown as StoredTrainHeadRequest;
+    // The first run trains on the version served here now; a run after its replica died, on that same version.
+    if (!request.parentVersion) {
+      request.parentVersion = this.deps.engine.get(request.model).version;
+      await saveRequest();
+    }
+    const parent = await this.deps.registry.resolveVersion(request.model, request.parentVersion);
+    const version = `${parent.version.split('+')[0]}+${request.head}.${job.id.slice(0, 8)}`;
+    if (await this.deps.registry.prisma.modelVersion.findFirst({ where: { version, model: { name: request.model } } })) {
+      // An earlier run of this job registered it and its replica died before the job's record said so.
+      job.version = version;
+      changed();
+      if (request.load) await this.deps.models.load(request.model, version);
+      this.deps.log(`training job ${job.id}: ${request.model} ${version} was registered by an earlier run of this job`);
+      return;
+    }
+    const examples = request.examples?.length ? request.examples : await this.storedExamples(request.dataset!);
+    // The parent's files from wherever they are on this host: its folder, or the cache filled from the registry.
+    const parentDir = await this.deps.models.bundles.folderOf(await this.deps.models.bundles.filesOf(parent));
+    const backbone = await this.parentBackbone(request.model, parent.version, parentDir);
     const keyOf = (e: TrainingExample) => (request.task === 'classification' ? e.label! : (e.entities?.[0]?.label ?? 'none'));
     const split = stratifiedSplit(examples, keyOf, { seed: request.seed, validation: 0.1, test: request.evaluationFraction });
-    const common = { features: new FeatureCache(serving.backbone), seed: request.seed, onProgress };
-    const trained =
-      request.task === 'classification'
-        ? await trainClassificationHead({
-            ...common,
-            labels: request.labels,
-            train: split.train as ClassificationExample[],
-            validation: split.validation as ClassificationExample[],
-            evaluate: { test: split.test as ClassificationExample[] },
-          })
-        : await trainTokenClassificationHead({
-            ...common,
-            entityLabels: request.labels,
-            train: split.train.map(asTokenExample),
-            validation: split.validation.map(asTokenExample),
-            evaluate: { test: split.test.map(asTokenExample) },
-          });
+    let trained;
+    try {
+      const common = { features: new FeatureCache(backbone.backbone), seed: request.seed, onProgress: progress, signal };
+      trained =
+        request.task === 'classification'
+          ? await trainClassificationHead({
+              ...common,
+              labels: request.labels,
+              train: split.train as ClassificationExample[],
+              validation: split.validation as ClassificationExample[],
+              evaluate: { test: split.test as ClassificationExample[] },
+            })
+          : await trainTokenClassificationHead({
+              ...common,
+              entityLabels: request.labels,
+              train: split.train.map(asTokenExample),
+              validation: split.validation.map(asTokenExample),
+              evaluate: { test: split.test.map(asTokenExample) },
+            });
+    } finally {
+      await backbone.release();
+    }
     const evaluation = trained.evaluations.test!;
     const value = 'accuracy' in evaluation ? evaluation.accuracy : evaluation.micro.f1;
     const metric = 'accuracy' in evaluation ? 'accuracy' : 'span_micro_f1';
-    job.metrics = [{ metric, value, split: 'test', samples: split.test.length }];
+    const metrics: JobMetric[] = [{ metric, value, split: 'test', samples: split.test.length }];
     // A classification head serves temperature-scaled scores: their calibration error, and the one before scaling.
     if ('accuracy' in evaluation) {
-      job.metrics.push(
+      metrics.push(
         { metric: 'expected_calibration_error', value: evaluation.expectedCalibrationError, split: 'test', samples: split.test.length },
         { metric: 'expected_calibration_error_uncalibrated', value: evaluation.uncalibratedExpectedCalibrationError, split: 'test', samples: split.test.length },
       );
     }
+    job.metrics = metrics;
     job.phase = 'export';
+    changed();
 
-    const version = `${parent.version.split('+')[0]}+${request.head}.${job.id.slice(0, 8)}`;
     const datasetName = request.dataset ?? `${request.model}.${request.head}.${job.id.slice(0, 8)}`;
     const stored: StoredExample[] = (['train', 'validation', 'test'] as const).flatMap((name) =>
       split[name].map((e) => ({ split: name, text: e.text, label: e.label ?? undefined, entities: e.entities ?? undefined })),
@@ -215,8 +191,6 @@ export class TrainingJobs {
           size: examples.length,
           splits: { train: split.train.length, validation: split.validation.length, test: split.test.length },
         };
-    // The parent's files from wherever they are on this host: its folder, or the cache filled from the registry.
-    const parentDir = await this.deps.models.bundles.folderOf(await this.deps.models.bundles.filesOf(parent));
     const dir = await this.writeBundle(parentDir, version, (manifest) => {
       manifest.parent = parent.version;
       manifest.version = version;
@@ -233,7 +207,7 @@ export class TrainingJobs {
         ],
       });
       if (!manifest.datasets.some((d) => d.name === datasetName)) manifest.datasets.push(datasetEntry);
-      for (const m of job.metrics) manifest.evaluations.push({ head: request.head, dataset: datasetName, split: m.split, metric: m.metric, value: m.value, samples: m.samples });
+      for (const m of metrics) manifest.evaluations.push({ head: request.head, dataset: datasetName, split: m.split, metric: m.metric, value: m.value, samples: m.samples });
     }, { [`heads/${request.head}.onnx`]: trained.onnx });
     try {
       await this.deps.registry.importBundle(dir, request.dataset ? {} : { [datasetName]: stored });
@@ -242,12 +216,17 @@ export class TrainingJobs {
       throw error;
     }
     job.version = version;
+    changed();
     if (request.load) await this.deps.models.load(request.model, version);
-    job.status = 'SUCCEEDED';
-    job.phase = 'done';
-    job.progress = 1;
-    job.finishedAt = new Date();
     this.deps.log(`training job ${job.id}: ${request.model} ${version} with head ${request.head} (${metric} ${value.toFixed(3)} on ${split.test.length} held-out examples)`);
+  }
+
+  /** The parent version's backbone: the one served here when it is that version, else loaded from its files for this job. */
+  private async parentBackbone(model: string, version: string, dir: string): Promise<{ backbone: Backbone; release(): Promise<void> }> {
+    const served = this.deps.engine.list().find((m) => m.name === model);
+    if (served?.version === version) return { backbone: this.deps.engine.get(model).backbone, release: async () => {} };
+    const backbone = await loadBundleBackbone(dir);
+    return { backbone, release: () => backbone.release() };
   }
 
   private async describeRegistryDataset(name: string) {
@@ -268,6 +247,9 @@ export class TrainingJobs {
     }
     edit(manifest);
     await writeFile(join(tmp, 'bundle.json'), JSON.stringify(manifest, null, 2));
+    // A folder under the final name that the registry does not hold (the run checked) was left by an earlier run of
+    // this job that died between renaming it and registering it: this run's replaces it.
+    if (existsSync(target)) await rm(target, { recursive: true, force: true });
     await rename(tmp, target);
     return target;
   }
@@ -275,36 +257,4 @@ export class TrainingJobs {
 
 function asTokenExample(e: TrainingExample): TokenClassificationExample {
   return { text: e.text, entities: e.entities ?? [] };
-}
-
-/** A new job record, QUEUED. */
-export function newTrainingJob(model: string, head: string, task: JobTask): TrainingJob {
-  return {
-    id: randomUUID(),
-    model,
-    head,
-    task,
-    status: 'QUEUED',
-    phase: 'queued',
-    progress: 0,
-    epoch: null,
-    loss: null,
-    validationMetric: null,
-    metrics: [],
-    error: null,
-    createdAt: new Date(),
-    finishedAt: null,
-    version: null,
-  };
-}
-
-/** A progress listener that keeps a job's phase, progress, epoch, loss and best validation figure current. */
-export function jobProgress(job: TrainingJob): (event: TrainingProgress) => void {
-  return (event) => {
-    job.phase = event.phase;
-    job.progress = event.total ? event.done / event.total : 0;
-    job.epoch = event.epoch ?? job.epoch;
-    job.loss = event.loss ?? job.loss;
-    job.validationMetric = event.bestValidationMetric ?? job.validationMetric;
-  };
 }

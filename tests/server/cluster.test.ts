@@ -76,7 +76,7 @@ describe('POLYHEAD_WORKERS', () => {
     assert.equal(unload.data?.unloadModel, true);
     await eventually(async () => [...(await perProcess(server.url, 2, loaded)).values()].every((a) => !a.server.loadedModels.some((m: any) => m.name === 'shared-fixture')), 'the unload on both processes');
 
-    // An unknown training job is looked for on the other process too, then reported missing.
+    // Training jobs are registry records: any process answers, and an unknown one is missing on every process.
     const missing = await gql(server.url, '{ trainingJob(id: "no-such-job") { status } }');
     assert.equal(missing.data?.trainingJob, null);
 
