@@ -124,7 +124,7 @@ export class DesiredState {
       await this.announce(modelsChannel, { model: change.name, revision: row.revision });
       return;
     }
-    const before = this.desired.get(change.name) ?? (await this.read([change.name]))[0];
+    const [before] = await this.read([change.name]);
     if (!change.wasLoaded && !before?.loaded) return; // served nowhere as far as the registry knows
     const row = await this.prisma.desiredModel.upsert({
       where: { modelName: change.name },
