@@ -42,6 +42,9 @@ test('GraphiQL loads from the server alone and runs a registry query', { skip, t
   await page.keyboard.press('ControlOrMeta+A');
   await page.keyboard.press('Delete');
   await page.keyboard.type('{ model(name: "browsable") { name versions { heads { name } } } }');
+  // GraphiQL takes in an edit after a short delay; until then it would still send the default tab's operation
+  // name (MultiTask). The tab's title follows the edit, so wait for it.
+  await page.getByRole('tab', { name: '<untitled>' }).waitFor({ timeout: 30_000 });
   await page.locator('.graphiql-execute-button').click();
   await page.locator('.graphiql-response').getByText('"sentiment"').waitFor({ timeout: 30_000 });
   const response = await page.locator('.graphiql-response').innerText();
