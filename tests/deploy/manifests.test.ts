@@ -36,7 +36,8 @@ interface Manifest {
 
 function readManifests(): Manifest[] {
   const manifests: Manifest[] = [];
-  for (const file of readdirSync(folder).filter((name) => name.endsWith('.yaml')).sort()) {
+  // *.yaml is what `kubectl apply -f deploy/kubernetes/` applies; *.yaml.example (which it leaves out) is checked too.
+  for (const file of readdirSync(folder).filter((name) => name.endsWith('.yaml') || name.endsWith('.yaml.example')).sort()) {
     for (const document of parseAllDocuments(readFileSync(join(folder, file), 'utf8'))) {
       assert.deepEqual(document.errors, [], `${file} is valid YAML`);
       const object = document.toJS();
