@@ -96,6 +96,17 @@ export interface ServerConfig {
   graphiql: boolean;
   /** POLYHEAD_CORS_ORIGINS: comma-separated origins allowed to call from browsers ("*" = any). Default none. */
   corsOrigins: string[];
+  /**
+   * Subscriptions over WebSocket (graphql-ws) on /graphql: POLYHEAD_WS_MAX_CONNECTIONS, default 1000, open
+   * connections per server process (more are refused with HTTP 503); POLYHEAD_WS_MAX_SUBSCRIPTIONS, default 20,
+   * subscriptions at once on one connection.
+   */
+  subscriptions: { maxConnections: number; maxPerConnection: number };
+  /**
+   * POLYHEAD_APQ_CACHE_BYTES, default 8388608 (8 MiB): the automatic persisted queries' cache (query texts by
+   * sha256, least recently used evicted first); 0 turns automatic persisted queries off.
+   */
+  persistedQueryCacheBytes: number;
   /** POLYHEAD_BUNDLE_ROOTS: colon-separated folders importBundle may read below. Default <bundleDir>:./bundles. */
   bundleRoots: string[];
   /**
@@ -179,6 +190,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     introspection: env.POLYHEAD_INTROSPECTION !== 'false',
     graphiql: env.POLYHEAD_GRAPHIQL !== 'false',
     corsOrigins: (env.POLYHEAD_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    subscriptions: {
+      maxConnections: integer(env, 'POLYHEAD_WS_MAX_CONNECTIONS', 1000),
+      maxPerConnection: integer(env, 'POLYHEAD_WS_MAX_SUBSCRIPTIONS', 20),
+    },
+    persistedQueryCacheBytes: integer(env, 'POLYHEAD_APQ_CACHE_BYTES', 8 * 1024 * 1024),
     bundleRoots: (env.POLYHEAD_BUNDLE_ROOTS ?? `${bundleDir}:bundles`).split(':').filter(Boolean).map((root) => resolve(root)),
     databaseUrl: env.DATABASE_URL || undefined,
     apiKey: env.POLYHEAD_API_KEY || undefined,

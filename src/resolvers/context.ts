@@ -11,7 +11,7 @@ import type { InferenceKey, InferenceService, RequestTiming, TranslationKey } fr
 import type { Translation } from '../engine/translation/translation-model.js';
 import type { ModelManager } from '../serving/model-manager.js';
 import type { DesiredState } from '../serving/desired-state.js';
-import type { TrainingJobs } from '../serving/training-jobs.js';
+import type { TrainingJob, TrainingJobs } from '../serving/training-jobs.js';
 import type { FineTuneJobs } from '../serving/fine-tune-jobs.js';
 import type { EvaluationService } from '../evaluation/evaluation.service.js';
 import type { LoadedModel } from '../schema/server.type.js';
@@ -51,6 +51,8 @@ export interface RequestContext {
   fineTuning: FineTuneJobs;
   evaluation: EvaluationService;
   timing: RequestTiming;
+  /** A training job's states from now until it ends (trainingJobUpdates). */
+  jobUpdates: (id: string) => AsyncIterable<TrainingJob>;
   /** The request's spans, when tracing is on and the request is sampled. */
   trace?: RequestTrace;
 }

@@ -10,6 +10,8 @@ import { ModelLoadingResolver } from '../resolvers/model-loading.resolver.js';
 import { ApiKeyResolver } from '../resolvers/api-key.resolver.js';
 import { TrainingResolver } from '../resolvers/training.resolver.js';
 import { EvaluationResolver } from '../resolvers/evaluation.resolver.js';
+import { SubscriptionResolver } from '../resolvers/subscription.resolver.js';
+import { LiveEvents } from '../serving/live-events.js';
 import {
   AliasLineageResolver,
   BackboneLineageResolver,
@@ -29,6 +31,7 @@ export const resolvers = [
   ApiKeyResolver,
   TrainingResolver,
   EvaluationResolver,
+  SubscriptionResolver,
   RegistryResolver,
   ServerResolver,
   ModelLineageResolver,
@@ -42,8 +45,9 @@ export const resolvers = [
   EvaluationLineageResolver,
 ] as const;
 
-export function buildPolyheadSchema(): Promise<GraphQLSchema> {
-  return buildSchema({ resolvers: [...resolvers], authChecker, validate: false });
+/** `live` carries the events topic-based subscriptions stream (modelChanges); one per server. */
+export function buildPolyheadSchema(live: LiveEvents = new LiveEvents()): Promise<GraphQLSchema> {
+  return buildSchema({ resolvers: [...resolvers], authChecker, validate: false, pubSub: live });
 }
 
 export async function printPolyheadSchema(): Promise<string> {

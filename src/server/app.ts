@@ -8,22 +8,24 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { GraphQLSchema } from 'graphql';
+import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { formatError } from '../errors.js';
 import type { RequestContext, ServerState } from '../resolvers/context.js';
 import { createRegistryLoaders } from '../registry/registry.loaders.js';
 import type { RegistryService } from '../registry/registry.service.js';
 import type { ApiKeyService } from '../auth/api-keys.js';
-import type { Authenticator } from '../auth/authenticator.js';
+import type { Authenticator, Principal } from '../auth/authenticator.js';
 import type { InferenceService } from '../serving/inference.service.js';
 import type { ModelManager } from '../serving/model-manager.js';
 import type { DesiredState } from '../serving/desired-state.js';
-import type { TrainingJobs } from '../serving/training-jobs.js';
+import type { TrainingJob, TrainingJobs } from '../serving/training-jobs.js';
 import type { FineTuneJobs } from '../serving/fine-tune-jobs.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import { graphiqlPage } from './graphiql.js';
 import { graphqlHttpHandler, sendError } from './graphql-http.js';
 import { observabilityPlugin } from './observability.plugin.js';
 import { guardPlugin } from './guard.plugin.js';
+import { serveSubscriptions, subscriptionDrainPlugin, subscriptionsOverHttpRefused } from './subscriptions.js';
 import { tracingPlugin } from './tracing.plugin.js';
 import type { Tracing } from '../observability/tracing.js';
 import { isOpenAiPath, openAiHandler } from './openai/openai.handler.js';
@@ -38,12 +40,14 @@ export interface AppOptions {
   models: ModelManager;
   desiredState: DesiredState;
   training: TrainingJobs;
+  /** A training job's states until it ends (trainingJobUpdates). */
+  jobUpdates: (id: string) => AsyncIterable<TrainingJob>;
   fineTuning: FineTuneJobs;
   metrics: PolyheadMetrics;
   state: ServerState;
   authenticator: Authenticator;
   apiKeys: ApiKeyService;
-  config: Pick<ServerConfig, 'development' | 'maxBodyBytes' | 'refusedBodyLinger' | 'queryLimits' | 'requireReadKey' | 'introspection' | 'graphiql' | 'corsOrigins' | 'shutdownTimeoutMs'>;
+  config: Pick<ServerConfig, 'development' | 'maxBodyBytes' | 'refusedBodyLinger' | 'queryLimits' | 'requireReadKey' | 'introspection' | 'graphiql' | 'corsOrigins' | 'shutdownTimeoutMs' | 'subscriptions' | 'persistedQueryCacheBytes'>;
   /** Answers /readyz: each check true when fine, else a short reason. */
   readiness: () => Promise<Record<string, true | string>>;
   /** OpenTelemetry spans for every request; absent = tracing off, and no tracing work at all. */
@@ -57,6 +61,9 @@ export async function createApp(options: AppOptions) {
     includeStacktraceInErrorResponses: options.config.development,
     introspection: options.config.introspection,
     csrfPrevention: true,
+    // Automatic persisted queries (GET /graphql?extensions={"persistedQuery":...}) in a cache of their own, bounded
+    // in bytes: query texts sent by clients must not grow the process without limit.
+    persistedQueries: options.config.persistedQueryCacheBytes > 0 ? { cache: new InMemoryLRUCache({ maxSize: options.config.persistedQueryCacheBytes }) } : false,
     // main.ts owns signals: it drains, closes the database and exits 0 (Apollo's handler would re-kill).
     stopOnTerminationSignals: false,
     plugins: [
@@ -68,6 +75,9 @@ export async function createApp(options: AppOptions) {
       ApolloServerPluginCacheControlDisabled(),
       observabilityPlugin(options.metrics),
       guardPlugin(options.schema, options.config.queryLimits, options.config.requireReadKey),
+      subscriptionsOverHttpRefused('/graphql'),
+      // `subscriptions` is made below, once the services it hands resolvers exist; the drain runs at stop().
+      subscriptionDrainPlugin(() => subscriptions, options.config.shutdownTimeoutMs),
       ...(options.tracing ? [tracingPlugin()] : []),
     ],
   });
@@ -104,8 +114,45 @@ export async function createApp(options: AppOptions) {
         evaluation,
         timing,
         trace,
+        jobUpdates: options.jobUpdates,
       };
     },
+  });
+  // Subscriptions (WebSocket, same port and path) run with the connection's principal and the same services;
+  // no client-gone signal: nothing they run queues inference.
+  const subscriptionContext = (principal: Principal): RequestContext => {
+    const timing = { inferenceMs: 0 };
+    const unused = new AbortController().signal;
+    return {
+      registry: options.registry,
+      loaders: createRegistryLoaders(options.registry.prisma),
+      server: options.state,
+      principal,
+      apiKeys: options.apiKeys,
+      authenticator: options.authenticator,
+      inference: options.inference,
+      inferenceLoader: options.inference.createLoader(unused, timing),
+      translationLoader: options.inference.createTranslationLoader(unused, timing),
+      models: options.models,
+      desiredState: options.desiredState,
+      training: options.training,
+      fineTuning: options.fineTuning,
+      evaluation,
+      timing,
+      jobUpdates: options.jobUpdates,
+    };
+  };
+  const subscriptions = serveSubscriptions({
+    httpServer: options.httpServer,
+    schema: options.schema,
+    path: '/graphql',
+    authenticate: (authorization) => options.authenticator.authenticate(authorization),
+    requireReadKey: options.config.requireReadKey,
+    limits: options.config.subscriptions,
+    queryLimits: options.config.queryLimits,
+    maxMessageBytes: options.config.maxBodyBytes,
+    context: subscriptionContext,
+    formatError: formatError(options.config.development),
   });
   const { corsOrigins } = options.config;
   const allowCors = corsOrigins.length ? cors({ origin: corsOrigins.includes('*') ? true : corsOrigins }) : undefined;
@@ -138,8 +185,8 @@ export async function createApp(options: AppOptions) {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
   app.get('/graphql', (req, res, next) => {
-    // A browser asking for a page gets GraphiQL; GET requests carrying a query go on to Apollo.
-    if (req.query.query === undefined && req.accepts(['application/json', 'text/html']) === 'text/html') {
+    // A browser asking for a page gets GraphiQL; GET requests carrying a query (or a persisted query's hash) go on to Apollo.
+    if (req.query.query === undefined && req.query.extensions === undefined && req.accepts(['application/json', 'text/html']) === 'text/html') {
       if (options.config.graphiql) res.type('html').send(graphiqlPage(req.originalUrl.split('?')[0]!));
       else res.status(404).type('text').send('GraphiQL is switched off on this server (POLYHEAD_GRAPHIQL=false)');
     } else next();

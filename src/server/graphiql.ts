@@ -49,6 +49,8 @@ export function graphiqlOptions(endpoint: string): GraphiQLOptions {
     defaultTabs: [{ query: multiTaskQuery }, { query: registryQuery }],
     // A tab opened with "+" starts with this; the explorer then builds its query.
     defaultQuery: '',
+    // Subscriptions over WebSocket (graphql-ws) on the same URL, as the server serves them; the rest stays HTTP.
+    subscriptionsProtocol: 'WS',
   };
 }
 

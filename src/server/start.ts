@@ -21,6 +21,8 @@ import { TrainingJobs } from '../serving/training-jobs.js';
 import { FineTuneJobs } from '../serving/fine-tune-jobs.js';
 import { DurableJobQueue } from '../jobs/job-queue.js';
 import { pgliteJobSql, postgresJobSql } from '../jobs/job-sql.js';
+import { LiveEvents } from '../serving/live-events.js';
+import { followTrainingJob, jobNotices } from '../serving/job-updates.js';
 import { createApp } from './app.js';
 import { prepareRuntime } from './runtime.js';
 import { ensureDefaultBundle, ensureFineTunedDefaultBundle } from '../bundle/default-bundle.js';
@@ -130,17 +132,23 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     // First of all: the running job is handed back to the queue (its run stopped) while the database is open.
     closers.unshift(() => jobs.close());
     await jobs.start();
+    // What subscriptions stream: this replica's model events, and jobs read through find() (any replica's) again
+    // on each 'polyhead_jobs' notice, or every second without one.
+    const live = new LiveEvents();
+    desired.onChange((event) => live.publishModelChange(event));
+    const jobUpdates = (id: string) => followTrainingJob(id, { find: (jobId) => training.find(jobId), watch: jobNotices(notifications), pollMs: 1_000 });
     // After the engine's closer: spans still buffered are exported once every request and batch has finished.
     if (tracing) closers.push(() => tracing.shutdown());
     const httpServer = createServer();
     const { handler, apollo } = await createApp({
-      schema: await buildPolyheadSchema(),
+      schema: await buildPolyheadSchema(live),
       httpServer,
       registry,
       inference,
       models,
       desiredState: desired,
       training,
+      jobUpdates,
       fineTuning,
       metrics,
       state,
