@@ -265,11 +265,14 @@ upstream_config() {
 }
 
 # The active checker: every second, /readyz of each replica (in parallel); upstream.conf rewritten and nginx
-# reloaded (SIGHUP: new workers, in-flight requests finish on the old ones) only when the set changes.
+# reloaded (SIGHUP: new workers, in-flight requests finish on the old ones) only when the set changes. A replica
+# goes in at its first 200 and out after two misses in a row: one slow answer on a loaded machine is not a reason
+# to move its traffic, and a replica that is really gone is routed around by the passive checks meanwhile.
 health_loop() {
   set +e # the loop must outlive any one failed check or write
   load_state
   local state="$dir/health" n ready members text previous="" previous_ready="-"
+  local -a misses in_nginx
   mkdir -p "$state"
   while [ -f "$dir/cluster.env" ]; do
     for n in $(seq 1 "$replicas"); do
@@ -277,7 +280,15 @@ health_loop() {
     done
     wait
     ready=""
-    for n in $(seq 1 "$replicas"); do [ "$(cat "$state/r$n" 2>/dev/null)" = 200 ] && ready="$ready $n"; done
+    for n in $(seq 1 "$replicas"); do
+      if [ "$(cat "$state/r$n" 2>/dev/null)" = 200 ]; then
+        misses[n]=0 in_nginx[n]=1
+      else
+        misses[n]=$((${misses[n]:-0} + 1))
+        [ "${misses[n]}" -ge 2 ] && in_nginx[n]=0
+      fi
+      [ "${in_nginx[n]:-0}" = 1 ] && ready="$ready $n"
+    done
     ready=${ready# }
     members=${ready:-$(seq -s ' ' 1 "$replicas")}
     text=$(upstream_config "$ready")

@@ -69,10 +69,11 @@ test('three replicas on hosts of their own answer a multi-task query through ngi
   c.replicas.forEach((replica, i) => assert.equal(afterCounts[i]! - before[i]!, answeredBy.get(addresses[i]!), `replica ${replica.number}'s /metrics`));
 });
 
-test('a replica that stops leaves nginx at once (no request fails) and is sent requests again once ready', { skip: skipWithoutCluster, timeout: 120_000 }, async () => {
+test('a replica that stops leaves nginx (no request fails) and is sent requests again once ready', { skip: skipWithoutCluster, timeout: 120_000 }, async () => {
   const c = cluster!;
   await c.replica(2, 'stop');
-  await until('the health loop takes replica 2 out of nginx', () => !c.inNginx().includes(2), 5_000);
+  // Out after two missed checks a second apart; nginx's passive checks cover the time in between.
+  await until('the health loop takes replica 2 out of nginx', () => !c.inNginx().includes(2), 10_000);
   assert.match(readFileSync(c.nginx.upstream, 'utf8'), new RegExp(`server ${c.replicas[1]!.address.replaceAll('.', '\\.')}:\\d+ down;`));
   for (let i = 0; i < 6; i++) {
     const answer = await clusterGql(c.url, '{ sentiment(texts: ["Fine."]) { label } }');
@@ -81,7 +82,7 @@ test('a replica that stops leaves nginx at once (no request fails) and is sent r
     assert.notEqual(answer.replica, `${c.replicas[1]!.address}:${c.replicas[1]!.port}`);
   }
   await c.replica(2, 'start'); // returns once the replica is ready and back in nginx
-  assert.deepEqual(c.inNginx(), [1, 2, 3]);
+  assert.ok(c.inNginx().includes(2), `in nginx: ${c.inNginx()}`);
   const seen = new Set<string>();
   for (let i = 0; i < 6; i++) seen.add((await clusterGql(c.url, '{ sentiment(texts: ["Fine."]) { label } }')).replica!);
   assert.ok(seen.has(`${c.replicas[1]!.address}:${c.replicas[1]!.port}`), `replica 2 answers again: ${[...seen]}`);
