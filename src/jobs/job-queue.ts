@@ -171,6 +171,8 @@ export class DurableJobQueue {
     }
     const { job, owner, kind, request } = claimed;
     const controller = new AbortController();
+    // close() came while the job was being claimed: it goes straight back.
+    if (this.closing) controller.abort(new ShutdownError());
     const limit = setTimeout(() => controller.abort(new Error(`the job ran for more than ${Math.floor(runLimitMs / 3_600_000)} hours, the queue's limit`)), runLimitMs);
     limit.unref();
     const writer = new RunRecordWriter(sql, job, owner, {

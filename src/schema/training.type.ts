@@ -45,7 +45,7 @@ export class TrainingJob {
   @Field() head!: string;
   @Field({ description: 'classification or token_classification (trainHead), fine_tune_backbone (fineTuneBackbone).' }) task!: string;
   @Field(() => JobStatus) status!: JobStatus;
-  @Field({ description: 'queued, features, training, evaluation, export, done; a fine-tuning job: teacher, fine-tune, heads, done' }) phase!: string;
+  @Field({ description: 'queued, starting, features, training, evaluation, export, done; a fine-tuning job: teacher, fine-tune, heads, done' }) phase!: string;
   @Field(() => Float, { description: 'Progress within the phase, 0 to 1.' }) progress!: number;
   @Field(() => Int, { nullable: true }) epoch!: number | null;
   @Field(() => Float, { nullable: true }) loss!: number | null;
