@@ -124,6 +124,13 @@ export interface ServerConfig {
   logLevel: 'info' | 'silent';
   /** POLYHEAD_SHUTDOWN_TIMEOUT_MS, default 10000: how long SIGTERM waits for in-flight requests. */
   shutdownTimeoutMs: number;
+  /**
+   * POLYHEAD_SHUTDOWN_DELAY_MS, default 0: on SIGTERM, how long the server keeps serving while /readyz already says
+   * "draining" and every answer closes its connection, before it stops taking requests. Behind a load balancer
+   * that polls readiness (scripts/cluster.sh's nginx, a Kubernetes Service) this lets it stop sending here first,
+   * so that no request meets a closing connection; a rolling restart then loses none.
+   */
+  shutdownDelayMs: number;
   /** NODE_ENV=development shows error details to clients; otherwise unexpected errors are masked. */
   development: boolean;
   /** OpenTelemetry traces over OTLP/HTTP when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set; absent = no tracing (observability/tracing-config.ts). */
@@ -201,6 +208,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     defaultModel,
     logLevel: env.POLYHEAD_LOG === 'silent' ? 'silent' : 'info',
     shutdownTimeoutMs: integer(env, 'POLYHEAD_SHUTDOWN_TIMEOUT_MS', 10_000),
+    shutdownDelayMs: integer(env, 'POLYHEAD_SHUTDOWN_DELAY_MS', 0),
     development: env.NODE_ENV === 'development',
     tracing: readTracingConfig(env),
   };

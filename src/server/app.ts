@@ -50,6 +50,8 @@ export interface AppOptions {
   config: Pick<ServerConfig, 'development' | 'maxBodyBytes' | 'refusedBodyLinger' | 'queryLimits' | 'requireReadKey' | 'introspection' | 'graphiql' | 'corsOrigins' | 'shutdownTimeoutMs' | 'subscriptions' | 'persistedQueryCacheBytes'>;
   /** Answers /readyz: each check true when fine, else a short reason. */
   readiness: () => Promise<Record<string, true | string>>;
+  /** True once shutdown has begun: every answer then closes its connection, so a proxy's pool lets go of this server. */
+  isDraining?: () => boolean;
   /** OpenTelemetry spans for every request; absent = tracing off, and no tracing work at all. */
   tracing?: Tracing;
 }
@@ -200,6 +202,7 @@ export async function createApp(options: AppOptions) {
   // POST /graphql, the request every client sends, skips express's routing; express routes the rest (and
   // GET /graphql, OPTIONS, odd spellings of the path) to the same endpoint.
   const handler = (req: IncomingMessage, res: ServerResponse) => {
+    if (options.isDraining?.()) res.setHeader('connection', 'close');
     if (req.method === 'POST' && (req.url === '/graphql' || req.url?.startsWith('/graphql?'))) endpoint(req, res);
     else if (isOpenAiPath(req.url)) openAiEndpoint(req, res);
     else app(req, res);

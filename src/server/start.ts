@@ -139,6 +139,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     const jobUpdates = (id: string) => followTrainingJob(id, { find: (jobId) => training.find(jobId), watch: jobNotices(notifications), pollMs: 1_000 });
     // After the engine's closer: spans still buffered are exported once every request and batch has finished.
     if (tracing) closers.push(() => tracing.shutdown());
+    let draining = false; // set when close() begins (see shutdownDelayMs)
     const httpServer = createServer();
     const { handler, apollo } = await createApp({
       schema: await buildPolyheadSchema(live),
@@ -156,6 +157,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
       authenticator: new Authenticator(apiKeys, config.apiKey),
       config,
       tracing,
+      isDraining: () => draining,
       // A probe must answer quickly whatever the database does: each database check gets 2 s. While the
       // database is away inference keeps serving, the probe says "unreachable: ..." (503) and turns ready
       // again by itself once a check gets through (the pools reconnect on their next checkout).
@@ -173,7 +175,7 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
                 () => 'unknown',
               )
             : 'unknown';
-        return { database, migrations, models: desired.readiness() };
+        return { database, migrations, models: desired.readiness(), ...(draining ? { shutdown: 'draining' } : {}) };
       },
     });
     httpServer.on('request', handler);
@@ -189,6 +191,9 @@ export async function startPolyhead(config: ServerConfig, options: StartOptions 
     let closing: Promise<void> | undefined;
     const close = () =>
       (closing ??= (async () => {
+        // Lame duck first: not ready, connections closed after each answer, still serving (POLYHEAD_SHUTDOWN_DELAY_MS).
+        draining = true;
+        if (config.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
         const timer = setTimeout(() => httpServer.closeAllConnections(), config.shutdownTimeoutMs);
         await apollo.stop(); // drains in-flight requests through the drain plugin, then closes the listener
         clearTimeout(timer);

@@ -97,3 +97,36 @@ test('past POLYHEAD_SHUTDOWN_TIMEOUT_MS the remaining requests are cut off and t
   assert.deepEqual(outcomes.filter((o) => o !== 'answered' && o !== 'cut off'), [], 'a request got an error answer instead of finishing or being cut off');
   console.log(`deadline: exit 0 ${tookMs} ms after SIGTERM (deadline ${deadlineMs} ms); ${outcomes.filter((o) => o === 'answered').length} answered, ${outcomes.filter((o) => o === 'cut off').length} cut off`);
 });
+
+test('POLYHEAD_SHUTDOWN_DELAY_MS: after SIGTERM the server says "draining" on /readyz and keeps answering, each answer closing its connection, then stops', { timeout: 180_000 }, async (t) => {
+  const delayMs = 2_000;
+  const server = await spawnServer({ POLYHEAD_DATA_DIR: tempDir(), POLYHEAD_BUNDLE_DIR: sharedBundleDir, POLYHEAD_SHUTDOWN_DELAY_MS: String(delayMs) });
+  t.after(() => server.child.kill('SIGKILL'));
+  const origin = server.url.replace(/\/graphql$/, '');
+  assert.equal((await fetch(`${origin}/readyz`)).status, 200);
+  const signalled = Date.now();
+  const exited = server.stop('SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const readyz = await fetch(`${origin}/readyz`);
+  assert.equal(readyz.status, 503);
+  assert.equal(((await readyz.json()) as { checks: Record<string, unknown> }).checks.shutdown, 'draining');
+  // Still served, on a new connection, and told to close it.
+  const answer = await new Promise<{ status: number; connection?: string; body: string }>((resolve, reject) => {
+    const body = JSON.stringify({ query: analyze, variables: { texts: ['Lame duck, still serving.'] } });
+    const req = request(server.url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  assert.equal(answer.status, 200, answer.body);
+  assert.equal(JSON.parse(answer.body).errors, undefined, answer.body);
+  assert.equal(answer.connection, 'close');
+  assert.equal(await exited, 0, server.output());
+  const tookMs = Date.now() - signalled;
+  assert.ok(tookMs >= delayMs, `stopped ${tookMs} ms after SIGTERM, before the ${delayMs} ms delay`);
+  console.log(`lame duck: not ready and still answering during ${delayMs} ms; exit 0 ${tookMs} ms after SIGTERM`);
+});
