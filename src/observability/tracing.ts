@@ -81,7 +81,7 @@ export class Tracing {
         const end = () => {
           if (ended) return;
           ended = true;
-          endHttpSpan(span, method, req, res);
+          endHttpSpan(span, method, path, req, res);
         };
         res.once('finish', end);
         res.once('close', end);
@@ -95,20 +95,15 @@ export class Tracing {
     return this.requests.get(req);
   }
 
-  /** Exports every span ended so far. */
-  forceFlush(): Promise<void> {
-    return this.provider.forceFlush();
-  }
-
   /** Exports what is left and stops the exporter (the server's last step when it closes). */
   shutdown(): Promise<void> {
     return this.provider.shutdown();
   }
 }
 
-function endHttpSpan(span: Span, method: string, req: IncomingMessage, res: ServerResponse): void {
+function endHttpSpan(span: Span, method: string, path: string, req: IncomingMessage, res: ServerResponse): void {
   // POST /graphql skips express's router (app.ts), which names the other routes.
-  const route = httpRouteOf(req) ?? ((req.url ?? '/').split('?', 1)[0] === '/graphql' ? '/graphql' : undefined);
+  const route = httpRouteOf(req) ?? (path === '/graphql' ? '/graphql' : undefined);
   if (route) {
     span.setAttribute(ATTR_HTTP_ROUTE, route);
     span.updateName(`${method} ${route}`);
