@@ -97,7 +97,7 @@ export class DurableJobQueue {
     boss.on('error', (error: Error) => log(`training jobs: pg-boss: ${error.message}`));
     this.boss = boss;
     await boss.start();
-    await boss.createQueue(queueName, { name: queueName, retryLimit: 0, expireInSeconds });
+    await createQueueOnce(boss);
     this.sweeper = new StaleJobSweeper(sql, boss, { staleMs, attempts, queue: queueName, schema: bossSchema, log });
     if (this.options.embedded) await this.sweeper.sweep(0);
     this.sweeper.start();
@@ -263,5 +263,21 @@ export class DurableJobQueue {
   private async requeue(tx: JobSql, id: string, message: string): Promise<void> {
     await this.boss!.fail(queueName, id, { message }, { db: bossDb(tx) });
     await this.boss!.retry(queueName, id, { db: bossDb(tx) });
+  }
+}
+
+/**
+ * Replicas that start together on a fresh database race to create the queue, and PostgreSQL settles the race by
+ * failing one of them with a deadlock (40P01): that one tries again, and then finds the queue there.
+ */
+async function createQueueOnce(boss: PgBoss): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (!(await boss.getQueue(queueName))) await boss.createQueue(queueName, { name: queueName, retryLimit: 0, expireInSeconds });
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== '40P01' || attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 100));
+    }
   }
 }
