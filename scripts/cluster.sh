@@ -169,7 +169,10 @@ start_replica() {
   # setsid: a replica outlives this script and a Ctrl-C in its terminal. Without job control a background job
   # leads no process group, so setsid and `ip netns exec` both exec in place and $! is the server's own pid.
   # The node flag is npm start's (src/server/node-flags.ts).
+  # POLYHEAD_SHUTDOWN_DELAY_MS: on SIGTERM a replica first says "draining" on /readyz while still serving, long
+  # enough for the health loop (two misses a second apart) to take it out of nginx: a rolling restart loses nothing.
   DATABASE_URL=$POLYHEAD_CLUSTER_DATABASE_URL HOST=$(replica_address "$n") PORT=$(replica_port "$n") \
+    POLYHEAD_SHUTDOWN_DELAY_MS=${POLYHEAD_SHUTDOWN_DELAY_MS:-4000} \
     POLYHEAD_DATA_DIR="$folder/data" POLYHEAD_API_KEY=$(cat "$dir/api-key") \
     setsid "${run[@]}" node --max-semi-space-size=64 "$root/dist/src/main.js" </dev/null >>"$folder/log" 2>&1 &
   echo $! >"$folder/pid"
@@ -179,7 +182,7 @@ stop_replica() { # n signal
   local pid; pid=$(replica_pid "$1") || return 0
   kill "-$2" "$pid" 2>/dev/null || true
   # SIGTERM drains for up to POLYHEAD_SHUTDOWN_TIMEOUT_MS (10 s); then it is killed.
-  local limit=$(( ${POLYHEAD_SHUTDOWN_TIMEOUT_MS:-10000} / 1000 + 5 )) waited=0
+  local limit=$(( (${POLYHEAD_SHUTDOWN_DELAY_MS:-4000} + ${POLYHEAD_SHUTDOWN_TIMEOUT_MS:-10000}) / 1000 + 5 )) waited=0
   while pid_alive "$pid"; do
     sleep 0.2; waited=$((waited + 1))
     if [ $waited -ge $((limit * 5)) ]; then kill -KILL "$pid" 2>/dev/null || true; fi
@@ -214,6 +217,12 @@ http {
   include $conf/upstream.conf;
   server {
     listen 127.0.0.1:$POLYHEAD_CLUSTER_PORT;
+    # No keep-alive towards clients. The health loop reloads nginx whenever a replica goes out or comes back, and
+    # a reload's old workers close their idle client connections: a client that sends on one at that moment gets
+    # a reset (HTTP/1.1's keep-alive race), which the fault tests saw as ~25 failed requests per reload at 64
+    # clients. With a connection per request nothing is idle; on loopback that costs one handshake per request.
+    # Keep-alive towards the replicas stays on (upstream keepalive below).
+    keepalive_timeout 0;
     location / {
       proxy_pass http://polyhead;
       proxy_http_version 1.1;
@@ -236,6 +245,13 @@ http {
       proxy_next_upstream_timeout 10s;
       # Which replica answered (the address nginx used; several when it tried more than one).
       add_header X-Polyhead-Replica \$upstream_addr always;
+      # A replica that went away mid-request (killed): the client gets a typed GraphQL error, not nginx's page.
+      error_page 502 504 = @replica_lost;
+    }
+    location @replica_lost {
+      default_type application/json;
+      add_header X-Polyhead-Replica \$upstream_addr always;
+      return 502 '{"errors":[{"message":"the replica serving this request went away before answering; a query may be sent again, a mutation may or may not have been applied","extensions":{"code":"REPLICA_UNAVAILABLE"}}]}';
     }
   }
 }
@@ -382,6 +398,13 @@ wait_ready() { # seconds
       replica_ready "$n" && grep -qw "$n" "$dir/health/in-nginx" 2>/dev/null || missing="$missing $n"
     done
     if [ -z "$missing" ] && [ "$(http_status 127.0.0.1 "$POLYHEAD_CLUSTER_PORT" /readyz 3)" = 200 ]; then return 0; fi
+    local dead=""
+    for n in $missing; do replica_pid "$n" >/dev/null || dead="$dead $n"; done
+    if [ -n "$dead" ]; then
+      say "replica(s)$dead exited instead of becoming ready (logs: $dir/replica-N/log)"
+      for n in $dead; do tail -n 5 "$dir/replica-$n/log" 2>/dev/null | sed "s/^/  replica $n: /" >&2; done
+      return 1
+    fi
     if [ $((SECONDS - start)) -ge "$limit" ]; then
       say "not ready after ${limit}s: replica(s)$missing (logs: $dir/replica-N/log)"
       for n in $missing; do tail -n 5 "$dir/replica-$n/log" 2>/dev/null | sed "s/^/  replica $n: /" >&2; done
