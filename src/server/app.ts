@@ -170,6 +170,7 @@ export async function createApp(options: AppOptions) {
     refusedBodyLinger: options.config.refusedBodyLinger,
     isClosing: () => !options.httpServer.listening,
     createdAt: Math.floor(options.state.startedAt / 1000),
+    traceOf: options.tracing && ((req) => options.tracing!.traceOf(req)),
   });
   const openAiEndpoint = (req: IncomingMessage, res: ServerResponse) => (allowCors ? allowCors(req, res, () => openai(req, res)) : openai(req, res));
 

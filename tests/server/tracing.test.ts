@@ -127,6 +127,7 @@ describe('traces', { skip: skipWithoutPostgres }, () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const callerSpan = '00f067aa0ba902b7';
     const unsampledTrace = '5bf92f3577b34da6a3ce929d0e0e4737';
+    const openAiTrace = '6bf92f3577b34da6a3ce929d0e0e4738';
     let answer;
     try {
       assert.ok(server.config.tracing);
@@ -136,12 +137,31 @@ describe('traces', { skip: skipWithoutPostgres }, () => {
       const unsampled = await server.gql(multiTask, { texts, other: [other] }, { traceparent: `00-${unsampledTrace}-${callerSpan}-00` });
       assert.equal(unsampled.errors, undefined);
       assert.equal((await fetch(server.url.replace('/graphql', '/healthz'))).status, 200);
+      // The OpenAI-compatible route: its engine call is traced under its HTTP span too.
+      const v1 = await fetch(server.url.replace('/graphql', '/v1/embeddings'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', traceparent: `00-${openAiTrace}-${callerSpan}-01` },
+        body: JSON.stringify({ model: 'default', input: [other] }),
+      });
+      assert.equal(v1.status, 200, await v1.clone().text());
     } finally {
       await server.close(); // flushes what the batch span processor holds
     }
     assert.equal(sdkLoaded(), true);
     assert.ok(receiver.contentTypes.every((type) => type.startsWith('application/json')), receiver.contentTypes.join());
     assert.equal(receiver.spans.filter((span) => span.traceId === unsampledTrace).length, 0, 'an unsampled trace exports nothing');
+
+    // POST /v1/embeddings: HTTP span (named by its route), the engine call, its queue wait and batch.
+    const openAiSpans = receiver.spans.filter((span) => span.traceId === openAiTrace);
+    const v1Http = openAiSpans.find((span) => span.parentSpanId === callerSpan)!;
+    assert.ok(v1Http, 'a span for POST /v1/embeddings');
+    assert.equal(v1Http.name, 'POST /v1/embeddings');
+    assert.equal(v1Http.attributes['http.route'], '/v1/embeddings');
+    const v1Infer = openAiSpans.find((span) => span.name === 'polyhead.infer' && span.parentSpanId === v1Http.spanId);
+    assert.ok(v1Infer, `polyhead.infer under the /v1 span: ${openAiSpans.map((span) => span.name).join(', ')}`);
+    for (const name of ['polyhead.queue_wait', 'polyhead.backbone.batch']) {
+      assert.equal(openAiSpans.filter((span) => span.name === name && span.parentSpanId === v1Infer.spanId).length, 1, `${name} under the /v1 engine call`);
+    }
 
     // A route express answers is named by its route.
     const health = receiver.spans.find((span) => span.name === 'GET /healthz')!;

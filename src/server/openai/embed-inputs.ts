@@ -1,6 +1,6 @@
 // The work of POST /v1/embeddings: the inputs checked against the server's limits, then embedded by the engine,
 // batched by each model's scheduler with every other request (GraphQL's included).
-import type { Engine } from '../../engine/engine.js';
+import type { Engine, InferTrace } from '../../engine/engine.js';
 import type { InputLimits } from '../../serving/inference.service.js';
 import type { EmbeddingsRequest } from './embeddings.request.js';
 import { resolveEmbeddingModel } from './model-ids.js';
@@ -27,10 +27,10 @@ export function checkInputs(texts: readonly string[], limits: Pick<InputLimits, 
   });
 }
 
-export async function embedInputs(engine: Engine, limits: Pick<InputLimits, 'maxTexts' | 'maxTextChars'>, request: EmbeddingsRequest, signal?: AbortSignal): Promise<Embedded> {
+export async function embedInputs(engine: Engine, limits: Pick<InputLimits, 'maxTexts' | 'maxTextChars'>, request: EmbeddingsRequest, signal?: AbortSignal, trace?: InferTrace): Promise<Embedded> {
   const source = resolveEmbeddingModel(engine, request.model);
   checkInputs(request.texts, limits);
-  const results = await engine.infer(source.model, request.texts, { heads: source.head ? [source.head] : [], signal });
+  const results = await engine.infer(source.model, request.texts, { heads: source.head ? [source.head] : [], signal, trace });
   const vectors: number[][] = [];
   let promptTokens = 0;
   for (const result of results) {

@@ -10,6 +10,8 @@ import { hasScope, type Authenticator } from '../../auth/authenticator.js';
 import type { Engine } from '../../engine/engine.js';
 import type { InputLimits } from '../../serving/inference.service.js';
 import { answerAndLinger, type LingerLimits } from '../lingering-close.js';
+import type { InferTrace } from '../../engine/engine.js';
+import { setHttpRoute } from '../../observability/http-route.js';
 import { embedInputs } from './embed-inputs.js';
 import { parseEmbeddingsRequest } from './embeddings.request.js';
 import { embeddingModelIds } from './model-ids.js';
@@ -28,6 +30,8 @@ export interface OpenAiRoutesOptions {
   isClosing: () => boolean;
   /** Unix seconds given as every model's `created` (when this server started: a load time is not kept). */
   createdAt: number;
+  /** The request's trace when tracing is on: the engine's spans (queue wait, batch, heads) go under its HTTP span. */
+  traceOf?: (req: IncomingMessage) => InferTrace | undefined;
 }
 
 /** True for the paths these routes own (everything below /v1). */
@@ -56,16 +60,19 @@ async function route(options: OpenAiRoutesOptions, req: IncomingMessage, res: Se
   const path = pathOf(req.url);
   const method = req.method ?? 'GET';
   if (path === '/v1/embeddings') {
+    setHttpRoute(req, '/v1/embeddings');
     allow(method, 'POST');
     await authorize(options, req);
     return embeddings(options, req, res);
   }
   if (path === '/v1/models') {
+    setHttpRoute(req, '/v1/models');
     allow(method, 'GET');
     await authorize(options, req);
     return sendJson(res, 200, { object: 'list', data: embeddingModelIds(options.engine).map((id) => modelObject(id, options.createdAt)) });
   }
   if (path.startsWith('/v1/models/')) {
+    setHttpRoute(req, '/v1/models/{model}');
     allow(method, 'GET');
     await authorize(options, req);
     const id = path.slice('/v1/models/'.length);
@@ -83,7 +90,7 @@ async function embeddings(options: OpenAiRoutesOptions, req: IncomingMessage, re
   res.on('close', () => {
     if (!res.writableFinished) disconnected.abort(new Error('client disconnected'));
   });
-  const { vectors, promptTokens } = await embedInputs(options.engine, options.limits, request, disconnected.signal);
+  const { vectors, promptTokens } = await embedInputs(options.engine, options.limits, request, disconnected.signal, options.traceOf?.(req));
   sendJson(res, 200, {
     object: 'list',
     data: vectors.map((vector, index) => ({ object: 'embedding', index, embedding: request.encodingFormat === 'base64' ? base64Of(vector) : vector })),
