@@ -86,45 +86,10 @@ export async function createApp(options: AppOptions) {
   await apollo.start();
   const evaluation = new EvaluationService({ engine: options.inference.engine, registry: options.registry });
 
-  const graphql = graphqlHttpHandler(apollo, {
-    maxBodyBytes: options.config.maxBodyBytes,
-    refusedBodyLinger: options.config.refusedBodyLinger,
-    onRefusedBody: (status, outcome) => options.metrics.refusedBodies.inc({ status: String(status), outcome }),
-    context: async (req, res): Promise<RequestContext> => {
-      // A client that goes away stops counting: its texts still waiting leave the queue.
-      const disconnected = new AbortController();
-      setMaxListeners(0, disconnected.signal); // one listener per queued text of this request
-      res.on('close', () => {
-        if (!res.writableFinished) disconnected.abort(new Error('client disconnected'));
-      });
-      const timing = { inferenceMs: 0 };
-      const trace = options.tracing?.traceOf(req);
-      return {
-        registry: options.registry,
-        loaders: createRegistryLoaders(options.registry.prisma),
-        server: options.state,
-        principal: await options.authenticator.authenticate(req.headers.authorization),
-        apiKeys: options.apiKeys,
-        authenticator: options.authenticator,
-        inference: options.inference,
-        inferenceLoader: options.inference.createLoader(disconnected.signal, timing, trace),
-        translationLoader: options.inference.createTranslationLoader(disconnected.signal, timing),
-        models: options.models,
-        desiredState: options.desiredState,
-        training: options.training,
-        fineTuning: options.fineTuning,
-        evaluation,
-        timing,
-        trace,
-        jobUpdates: options.jobUpdates,
-      };
-    },
-  });
-  // Subscriptions (WebSocket, same port and path) run with the connection's principal and the same services;
-  // no client-gone signal: nothing they run queues inference.
-  const subscriptionContext = (principal: Principal): RequestContext => {
+  // One request's context, for HTTP and WebSocket alike: the principal, the signal that says the client went
+  // away (its texts still waiting then leave the queue) and, when tracing is on, the request's trace.
+  const contextFor = (principal: Principal, signal: AbortSignal, trace?: RequestContext['trace']): RequestContext => {
     const timing = { inferenceMs: 0 };
-    const unused = new AbortController().signal;
     return {
       registry: options.registry,
       loaders: createRegistryLoaders(options.registry.prisma),
@@ -133,17 +98,35 @@ export async function createApp(options: AppOptions) {
       apiKeys: options.apiKeys,
       authenticator: options.authenticator,
       inference: options.inference,
-      inferenceLoader: options.inference.createLoader(unused, timing),
-      translationLoader: options.inference.createTranslationLoader(unused, timing),
+      inferenceLoader: options.inference.createLoader(signal, timing, trace),
+      translationLoader: options.inference.createTranslationLoader(signal, timing),
       models: options.models,
       desiredState: options.desiredState,
       training: options.training,
       fineTuning: options.fineTuning,
       evaluation,
       timing,
+      trace,
       jobUpdates: options.jobUpdates,
     };
   };
+
+  const graphql = graphqlHttpHandler(apollo, {
+    maxBodyBytes: options.config.maxBodyBytes,
+    refusedBodyLinger: options.config.refusedBodyLinger,
+    onRefusedBody: (status, outcome) => options.metrics.refusedBodies.inc({ status: String(status), outcome }),
+    context: async (req, res): Promise<RequestContext> => {
+      const disconnected = new AbortController();
+      setMaxListeners(0, disconnected.signal); // one listener per queued text of this request
+      res.on('close', () => {
+        if (!res.writableFinished) disconnected.abort(new Error('client disconnected'));
+      });
+      return contextFor(await options.authenticator.authenticate(req.headers.authorization), disconnected.signal, options.tracing?.traceOf(req));
+    },
+  });
+  // Subscriptions (WebSocket, same port and path) run with the connection's principal; no client-gone signal:
+  // nothing they run queues inference.
+  const subscriptionContext = (principal: Principal): RequestContext => contextFor(principal, new AbortController().signal);
   const subscriptions = serveSubscriptions({
     httpServer: options.httpServer,
     schema: options.schema,
