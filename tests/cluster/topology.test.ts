@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { clusterGql, metricTotal, skipWithoutCluster, startCluster, type Cluster } from '../helpers/cluster.js';
+import { topicExamples, topicLabels } from '../helpers/topic-examples.js';
 
 let cluster: Cluster | undefined;
 
@@ -86,6 +87,44 @@ test('a replica that stops leaves nginx (no request fails) and is sent requests 
   const seen = new Set<string>();
   for (let i = 0; i < 6; i++) seen.add((await clusterGql(c.url, '{ sentiment(texts: ["Fine."]) { label } }')).replica!);
   assert.ok(seen.has(`${c.replicas[1]!.address}:${c.replicas[1]!.port}`), `replica 2 answers again: ${[...seen]}`);
+});
+
+test('a head trained through one replica is served by all three soon after the job finishes (the time is printed)', { skip: skipWithoutCluster, timeout: 300_000 }, async () => {
+  const c = cluster!;
+  const examples = topicExamples.map(({ text, label }) => ({ text, label }));
+  const started = await clusterGql(
+    c.url,
+    `mutation($e: [TrainingExampleInput!]) { trainHead(model: "default", head: "topics", task: CLASSIFICATION, labels: ${JSON.stringify(topicLabels)}, examples: $e) { id } }`,
+    { e: examples },
+    c.apiKey,
+  );
+  assert.equal(started.errors, undefined, JSON.stringify(started.errors));
+  const id: string = started.data.trainHead.id;
+  let job: any;
+  for (const giveUpAt = Date.now() + 240_000; ; await sleep(50)) {
+    job = (await clusterGql(c.url, 'query($id: ID!) { trainingJob(id: $id) { status error version runner } }', { id }, c.apiKey)).data?.trainingJob;
+    if (job?.status === 'SUCCEEDED' || job?.status === 'FAILED') break;
+    assert.ok(Date.now() < giveUpAt, `job still ${job?.status}`);
+  }
+  assert.equal(job.status, 'SUCCEEDED', job.error);
+  const finished = Date.now();
+  // Each replica, asked directly: it serves the new version and its new head answers.
+  const servedAfter: number[] = [];
+  await Promise.all(
+    c.replicas.map(async (replica) => {
+      await until(
+        `replica ${replica.number} serves ${job.version}`,
+        async () => {
+          const answer = await clusterGql(replica.url, '{ server { loadedModels { name version } } analyze(texts: ["The striker scored twice."]) { classify(head: "topics") { label } } }', undefined, c.apiKey).catch(() => undefined);
+          return Boolean(answer?.data?.server.loadedModels.some((m: { name: string; version: string }) => m.name === 'default' && m.version === job.version) && answer!.data.analyze[0].classify.label === 'sports');
+        },
+        // A bound for the test only; the time itself is printed (and quoted in docs/scaling.md), not asserted.
+        10_000,
+      );
+      servedAfter[replica.number - 1] = Date.now() - finished;
+    }),
+  );
+  console.log(`[cluster] trained on ${job.runner}: ${job.version} served by the three replicas ${servedAfter.join(' / ')} ms after the job was seen finished`);
 });
 
 test('stop takes everything down and leaves nothing behind', { skip: skipWithoutCluster, timeout: 60_000 }, async () => {

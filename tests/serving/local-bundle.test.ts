@@ -92,3 +92,23 @@ test('neither the folder nor the blobs: a refusal that says what is missing', as
     /the folder it was registered from is not on this host\) and the registry holds no copy of bundle\.json \(a version registered before/,
   );
 });
+
+test('files another version already has in an intact folder on this host are copied from there, not fetched', async () => {
+  const cache = tempDir();
+  const bundles = new LocalBundles(db.prisma, cache);
+  const parent = await registered('shared-parent');
+  // Served from its own folder: this host now knows where its backbone's content is.
+  assert.equal(await bundles.folderOf(await bundles.filesOf(parent.version)), parent.source);
+  const child = await registered('shared-child'); // the same fixture backbone, tokenizer and heads
+  rmSync(child.source, { recursive: true });
+  // The registry can no longer give the backbone's bytes: only the copy on this host can.
+  const backbone = (await db.prisma.bundleFile.findFirstOrThrow({ where: { versionId: child.version.id, path: 'backbone.onnx' } })).sha256;
+  const chunks = await db.prisma.blobChunk.findMany({ where: { sha256: backbone } });
+  await db.prisma.blobChunk.deleteMany({ where: { sha256: backbone } });
+  try {
+    const dir = await bundles.folderOf(await bundles.filesOf(child.version));
+    assertSameFiles(dir, child.original);
+  } finally {
+    await db.prisma.blobChunk.createMany({ data: chunks });
+  }
+});
