@@ -81,8 +81,22 @@ export class LocalBundles {
     return dir;
   }
 
+  /** Blobs being verified or fetched: two loads of one version at once (a desired-state change racing an
+   *  explicit loadModel) share one fetch instead of each renaming its own copy over the other's. */
+  private readonly inFlight = new Map<string, Promise<string>>();
+
   /** `blobs/<sha256>`, checked by hash; fetched from the registry when absent or not what its name says. */
-  private async verifiedBlob(blobs: string, sha256: string): Promise<string> {
+  private verifiedBlob(blobs: string, sha256: string): Promise<string> {
+    const key = join(blobs, sha256);
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      pending = this.verifyOrFetch(blobs, sha256).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async verifyOrFetch(blobs: string, sha256: string): Promise<string> {
     const path = join(blobs, sha256);
     if ((await sha256File(path).catch(() => undefined)) === sha256) return path;
     if (await this.copyFromThisHost(sha256, path)) return path;
